@@ -1,0 +1,6 @@
+//! hubgate: the edge site controller for EV charging hubs.
+//!
+//! The library holds everything; `main.rs` only parses the command line and dispatches.
+//! See `docs/architecture.md` for a map of the modules and the data flow.
+
+pub mod phase;
