@@ -4,3 +4,4 @@
 //! See `docs/architecture.md` for a map of the modules and the data flow.
 
 pub mod phase;
+pub mod config;
