@@ -5,3 +5,5 @@
 
 pub mod phase;
 pub mod config;
+pub mod service;
+pub mod cli;
