@@ -3,7 +3,8 @@
 //! The library holds everything; `main.rs` only parses the command line and dispatches.
 //! See `docs/architecture.md` for a map of the modules and the data flow.
 
-pub mod phase;
-pub mod config;
-pub mod service;
 pub mod cli;
+pub mod config;
+pub mod phase;
+pub mod service;
+pub mod sim;

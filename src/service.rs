@@ -126,7 +126,9 @@ pub async fn watchdog(notifier: Notifier, interval: Duration, mut heartbeat: Hea
                 heartbeat.mark_unchanged();
                 notifier.watchdog();
             }
-            Ok(false) => tracing::warn!("control loop made no progress: withholding the watchdog ping"),
+            Ok(false) => {
+                tracing::warn!("control loop made no progress: withholding the watchdog ping")
+            }
             Err(_) => return,
         }
     }

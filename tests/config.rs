@@ -98,17 +98,26 @@ fn every_example_config_validates() {
             seen += 1;
         }
     }
-    assert!(seen >= 3, "expected at least three example configs, found {seen}");
+    assert!(
+        seen >= 3,
+        "expected at least three example configs, found {seen}"
+    );
 }
 
 #[test]
 fn unknown_key_names_line_and_suggests() {
     let text = BASE.replace("max_current_a = 16", "max_curent_a = 16");
     // line 37 of BASE holds the misspelt key
-    let line = text.lines().position(|l| l.starts_with("max_curent_a")).unwrap() + 1;
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("max_curent_a"))
+        .unwrap()
+        + 1;
     assert_problem(
         &text,
-        &format!("line {line}: chargers[1].max_curent_a: unknown key `max_curent_a` (did you mean `max_current_a`?)"),
+        &format!(
+            "line {line}: chargers[1].max_curent_a: unknown key `max_curent_a` (did you mean `max_current_a`?)"
+        ),
     );
 }
 
@@ -122,13 +131,19 @@ fn unknown_section_is_rejected_with_suggestion() {
 fn wrong_type_is_named_with_path_and_line() {
     let text = BASE.replace("unit = 3", "unit = \"three\"");
     let line = text.lines().position(|l| l == "unit = \"three\"").unwrap() + 1;
-    assert_problem(&text, &format!("line {line}: chargers[1].unit: wrong type: found string \"three\""));
+    assert_problem(
+        &text,
+        &format!("line {line}: chargers[1].unit: wrong type: found string \"three\""),
+    );
 }
 
 #[test]
 fn out_of_range_value_is_named() {
     let text = BASE.replace("unit = 2", "unit = 300");
-    assert_problem(&text, "chargers[0].unit: invalid value: integer `300`, expected u8");
+    assert_problem(
+        &text,
+        "chargers[0].unit: invalid value: integer `300`, expected u8",
+    );
     let text = BASE.replace("grid_limit_a = 63", "grid_limit_a = -5");
     assert_problem(&text, "site.grid_limit_a: L1 limit -5 A is out of range");
 }
@@ -145,26 +160,42 @@ fn unknown_references_are_reported() {
         "chargers[0].circuit: unknown circuit `garag` (did you mean `garage`?)",
         "meters[0].driver: unknown driver `eastron-sdm360`",
     ] {
-        assert!(got.iter().any(|p| p.contains(expected)), "missing {expected:?} in {got:#?}");
+        assert!(
+            got.iter().any(|p| p.contains(expected)),
+            "missing {expected:?} in {got:#?}"
+        );
     }
 }
 
 #[test]
 fn driver_of_the_wrong_kind_is_reported() {
-    let text = BASE.replacen("driver = \"abb-terra-ac\"", "driver = \"eastron-sdm630\"", 1);
-    assert_problem(&text, "chargers[0].driver: driver `eastron-sdm630` is for a meter, not a charger");
+    let text = BASE.replacen(
+        "driver = \"abb-terra-ac\"",
+        "driver = \"eastron-sdm630\"",
+        1,
+    );
+    assert_problem(
+        &text,
+        "chargers[0].driver: driver `eastron-sdm630` is for a meter, not a charger",
+    );
 }
 
 #[test]
 fn duplicate_unit_ids_on_one_bus_are_reported() {
     let text = BASE.replace("unit = 3", "unit = 2");
-    assert_problem(&text, "chargers[1].unit: unit id 2 on bus `rs485` is already used by chargers[0]");
+    assert_problem(
+        &text,
+        "chargers[1].unit: unit id 2 on bus `rs485` is already used by chargers[0]",
+    );
 }
 
 #[test]
 fn duplicate_connectors_and_gaps_are_reported() {
     let dup = BASE.replace("connector = 2", "connector = 1");
-    assert_problem(&dup, "chargers[1].connector: connector 1 is already chargers[0]");
+    assert_problem(
+        &dup,
+        "chargers[1].connector: connector 1 is already chargers[0]",
+    );
     let gap = BASE.replace("connector = 2", "connector = 3");
     assert_problem(&gap, "chargers[1].connector: connector 3 leaves a gap");
 }
@@ -179,25 +210,41 @@ fn circuit_cycles_are_reported() {
 
 #[test]
 fn child_circuit_above_parent_is_reported() {
-    let text = format!("{BASE}\n[[circuits]]\nname = \"sub\"\nparent = \"garage\"\nlimit_a = [32, 40, 32]\n");
+    let text = format!(
+        "{BASE}\n[[circuits]]\nname = \"sub\"\nparent = \"garage\"\nlimit_a = [32, 40, 32]\n"
+    );
     assert_problem(&text, "L2 limit 40 A is above its parent garage (32 A)");
 }
 
 #[test]
 fn charger_max_above_its_circuit_is_reported() {
     let text = BASE.replace("max_current_a = 32", "max_current_a = 40");
-    assert_problem(&text, "chargers[0].max_current_a: 40 A is above the limit of garage (32 A)");
+    assert_problem(
+        &text,
+        "chargers[0].max_current_a: 40 A is above the limit of garage (32 A)",
+    );
 }
 
 #[test]
 fn missing_required_key_is_reported_at_its_table() {
     let text = BASE.replace("max_current_a = 16\n", "");
-    let line = text.lines().position(|l| l == "[[chargers]]").map(|_| ()).and(
-        text.lines().enumerate().filter(|(_, l)| *l == "[[chargers]]").nth(1).map(|(i, _)| i + 1),
-    );
+    let line = text
+        .lines()
+        .position(|l| l == "[[chargers]]")
+        .map(|_| ())
+        .and(
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| *l == "[[chargers]]")
+                .nth(1)
+                .map(|(i, _)| i + 1),
+        );
     assert_problem(
         &text,
-        &format!("line {}: chargers[1].max_current_a: required key `max_current_a` is missing", line.unwrap()),
+        &format!(
+            "line {}: chargers[1].max_current_a: required key `max_current_a` is missing",
+            line.unwrap()
+        ),
     );
 }
 
@@ -213,8 +260,16 @@ fn bus_kind_specific_keys_are_checked() {
 fn ocpp_security_profile_rules() {
     let text = format!("{BASE}\n[ocpp]\ncsms_url = \"ws://csms\"\nsecurity_profile = 2\n");
     let got = problems(&text);
-    assert!(got.iter().any(|p| p.contains("ocpp.csms_url: security profile 2 needs TLS")), "{got:#?}");
-    assert!(got.iter().any(|p| p.contains("ocpp.credentials_file: security profiles 1 and 2 need")), "{got:#?}");
+    assert!(
+        got.iter()
+            .any(|p| p.contains("ocpp.csms_url: security profile 2 needs TLS")),
+        "{got:#?}"
+    );
+    assert!(
+        got.iter()
+            .any(|p| p.contains("ocpp.credentials_file: security profiles 1 and 2 need")),
+        "{got:#?}"
+    );
 }
 
 #[test]
@@ -224,8 +279,16 @@ fn all_errors_are_reported_at_once() {
         .replace("unit = 2", "unit = \"x\"")
         .replace("grid_limit_a = 63", "grid_limit_a = 63\ncolour = \"red\"");
     let got = problems(&text);
-    for expected in ["chargers[1].max_curent_a", "chargers[1].priorty", "chargers[0].unit", "site.colour"] {
-        assert!(got.iter().any(|p| p.contains(expected)), "missing {expected:?} in {got:#?}");
+    for expected in [
+        "chargers[1].max_curent_a",
+        "chargers[1].priorty",
+        "chargers[0].unit",
+        "site.colour",
+    ] {
+        assert!(
+            got.iter().any(|p| p.contains(expected)),
+            "missing {expected:?} in {got:#?}"
+        );
     }
 }
 
@@ -234,22 +297,36 @@ fn syntax_error_names_the_line() {
     let text = BASE.replace("unit = 3", "unit = = 3");
     let err = load_str(&text, Path::new("site.toml"), &no_env(), &catalog()).unwrap_err();
     let line = text.lines().position(|l| l == "unit = = 3").unwrap() + 1;
-    assert!(err.to_string().starts_with(&format!("site.toml:{line}: not valid TOML")), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with(&format!("site.toml:{line}: not valid TOML")),
+        "{err}"
+    );
 }
 
 #[test]
 fn environment_overrides_take_precedence() {
-    let text = format!("{BASE}\n[ocpp]\ncsms_url = \"ws://file.example/ocpp\"\nsecurity_profile = 0\n");
+    let text =
+        format!("{BASE}\n[ocpp]\ncsms_url = \"ws://file.example/ocpp\"\nsecurity_profile = 0\n");
     let env = EnvSource::Map(HashMap::from([
-        ("HUBGATE__OCPP__CSMS_URL".to_string(), "wss://env.example/ocpp".to_string()),
-        ("HUBGATE__SITE__SAFETY_MARGIN_A".to_string(), "3.5".to_string()),
+        (
+            "HUBGATE__OCPP__CSMS_URL".to_string(),
+            "wss://env.example/ocpp".to_string(),
+        ),
+        (
+            "HUBGATE__SITE__SAFETY_MARGIN_A".to_string(),
+            "3.5".to_string(),
+        ),
         ("OTHER__SITE__NAME".to_string(), "ignored".to_string()),
     ]));
     let cfg = load_str(&text, Path::new("site.toml"), &env, &catalog()).unwrap();
     assert_eq!(cfg.config.ocpp.unwrap().csms_url, "wss://env.example/ocpp");
     assert_eq!(cfg.config.site.safety_margin_a, 3.5);
     assert_eq!(cfg.config.site.name, "Test site");
-    assert_eq!(cfg.env_overrides.get("ocpp.csms_url").map(String::as_str), Some("HUBGATE__OCPP__CSMS_URL"));
+    assert_eq!(
+        cfg.env_overrides.get("ocpp.csms_url").map(String::as_str),
+        Some("HUBGATE__OCPP__CSMS_URL")
+    );
 }
 
 #[test]

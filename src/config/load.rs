@@ -246,7 +246,11 @@ fn list<T: DeserializeOwned>(
 
 /// Deserialize `value` as `T`, collecting every unknown or ill-typed key: each bad key is
 /// reported, taken out, and the rest tried again.
-fn collect<T: DeserializeOwned>(mut value: Json, base: &str, problems: &mut Vec<Problem>) -> Option<T> {
+fn collect<T: DeserializeOwned>(
+    mut value: Json,
+    base: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<T> {
     let mut removed: Vec<String> = Vec::new();
     for _ in 0..64 {
         let err = match serde_path_to_error::deserialize::<_, T>(value.clone()) {

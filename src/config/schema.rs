@@ -43,8 +43,8 @@ pub struct SiteConfig {
 
 /// The top-level sections, in the order they are documented.
 pub const SECTIONS: &[&str] = &[
-    "site", "control", "buses", "circuits", "meters", "chargers", "ocpp", "mqtt", "storage", "auth",
-    "tariff", "log", "drivers",
+    "site", "control", "buses", "circuits", "meters", "chargers", "ocpp", "mqtt", "storage",
+    "auth", "tariff", "log", "drivers",
 ];
 
 /// `[site]`: the grid connection and the safety settings of the whole site.

@@ -41,7 +41,10 @@ impl Checker<'_> {
 
     fn range(&mut self, path: &str, v: f64, lo: f64, hi: f64, unit: &str) {
         if !(v.is_finite() && v >= lo && v <= hi) {
-            self.err(path, format!("{v} {unit} is out of range ({lo} to {hi} {unit})"));
+            self.err(
+                path,
+                format!("{v} {unit} is out of range ({lo} to {hi} {unit})"),
+            );
         }
     }
 
@@ -51,7 +54,10 @@ impl Checker<'_> {
         }
         self.err(
             path,
-            format!("unknown {what} `{name}`{}", suggestion(name, known.iter().copied())),
+            format!(
+                "unknown {what} `{name}`{}",
+                suggestion(name, known.iter().copied())
+            ),
         );
         false
     }
@@ -90,8 +96,13 @@ impl Checker<'_> {
     fn limit(&mut self, path: &str, l: &PhaseLimit) {
         for (i, v) in l.0.0.iter().enumerate() {
             if !(v.is_finite() && *v > 0.0 && *v <= 10_000.0) {
-                let p = Phase::from_index(i).map(|p| p.to_string()).unwrap_or_default();
-                self.err(path, format!("{p} limit {v} A is out of range (above 0, up to 10000 A)"));
+                let p = Phase::from_index(i)
+                    .map(|p| p.to_string())
+                    .unwrap_or_default();
+                self.err(
+                    path,
+                    format!("{p} limit {v} A is out of range (above 0, up to 10000 A)"),
+                );
             }
         }
     }
@@ -126,34 +137,73 @@ pub fn check(cfg: &SiteConfig, drivers: &dyn DriverCatalog) -> Vec<Problem> {
 }
 
 fn is_id(s: &str) -> bool {
-    !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
+    !s.is_empty()
+        && s.chars()
+            .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
 }
 
 fn site(c: &mut Checker, cfg: &SiteConfig) {
     let s = &cfg.site;
     if !is_id(&s.id) {
-        c.err("site.id", "use letters, digits, `-` and `_` only (it becomes part of MQTT topics)");
+        c.err(
+            "site.id",
+            "use letters, digits, `-` and `_` only (it becomes part of MQTT topics)",
+        );
     }
     if s.name.trim().is_empty() {
         c.err("site.name", "must not be empty");
     }
     c.limit("site.grid_limit_a", &s.grid_limit_a);
-    c.range("site.nominal_voltage_v", s.nominal_voltage_v, 100.0, 480.0, "V");
-    c.range("site.safety_margin_a", s.safety_margin_a, 0.0, s.grid_limit_a.0.min_value(), "A");
-    c.range("site.fallback_current_a", s.fallback_current_a, 0.0, 1000.0, "A");
+    c.range(
+        "site.nominal_voltage_v",
+        s.nominal_voltage_v,
+        100.0,
+        480.0,
+        "V",
+    );
+    c.range(
+        "site.safety_margin_a",
+        s.safety_margin_a,
+        0.0,
+        s.grid_limit_a.0.min_value(),
+        "A",
+    );
+    c.range(
+        "site.fallback_current_a",
+        s.fallback_current_a,
+        0.0,
+        1000.0,
+        "A",
+    );
     let k = &cfg.control;
     c.range("control.cycle_ms", k.cycle_ms as f64, 100.0, 60_000.0, "ms");
     let cycle_s = k.cycle_ms as f64 / 1000.0;
     if k.meter_stale_s < 2.0 * cycle_s {
         c.err(
             "control.meter_stale_s",
-            format!("{} s is shorter than two control cycles ({} s)", k.meter_stale_s, 2.0 * cycle_s),
+            format!(
+                "{} s is shorter than two control cycles ({} s)",
+                k.meter_stale_s,
+                2.0 * cycle_s
+            ),
         );
     }
     c.range("control.meter_stale_s", k.meter_stale_s, 0.2, 600.0, "s");
-    c.range("control.ramp_up_a_per_s", k.ramp_up_a_per_s, 0.1, 1000.0, "A/s");
+    c.range(
+        "control.ramp_up_a_per_s",
+        k.ramp_up_a_per_s,
+        0.1,
+        1000.0,
+        "A/s",
+    );
     c.range("control.hysteresis_a", k.hysteresis_a, 0.0, 10.0, "A");
-    c.range("control.rotation_period_s", k.rotation_period_s as f64, 10.0, 86_400.0, "s");
+    c.range(
+        "control.rotation_period_s",
+        k.rotation_period_s as f64,
+        10.0,
+        86_400.0,
+        "s",
+    );
 }
 
 fn buses(c: &mut Checker, cfg: &SiteConfig) {
@@ -163,10 +213,16 @@ fn buses(c: &mut Checker, cfg: &SiteConfig) {
         match b.kind {
             BusKind::Tcp | BusKind::RtuOverTcp => {
                 if b.host.as_deref().is_none_or(str::is_empty) {
-                    c.err(format!("{p}.host"), format!("required for a {:?} bus", b.kind).to_lowercase());
+                    c.err(
+                        format!("{p}.host"),
+                        format!("required for a {:?} bus", b.kind).to_lowercase(),
+                    );
                 }
                 if b.device.is_some() {
-                    c.err(format!("{p}.device"), "a TCP bus has no serial device (did you mean kind = \"rtu\"?)");
+                    c.err(
+                        format!("{p}.device"),
+                        "a TCP bus has no serial device (did you mean kind = \"rtu\"?)",
+                    );
                 }
                 if b.port == Some(0) {
                     c.err(format!("{p}.port"), "port 0 is not a valid TCP port");
@@ -174,14 +230,24 @@ fn buses(c: &mut Checker, cfg: &SiteConfig) {
             }
             BusKind::Rtu => {
                 if b.device.is_none() {
-                    c.err(format!("{p}.device"), "required for an rtu bus, e.g. \"/dev/ttyUSB0\"");
+                    c.err(
+                        format!("{p}.device"),
+                        "required for an rtu bus, e.g. \"/dev/ttyUSB0\"",
+                    );
                 }
                 if b.host.is_some() || b.port.is_some() {
-                    c.err(format!("{p}.host"), "a serial bus has no host/port (did you mean kind = \"rtu_over_tcp\"?)");
+                    c.err(
+                        format!("{p}.host"),
+                        "a serial bus has no host/port (did you mean kind = \"rtu_over_tcp\"?)",
+                    );
                 }
-                const BAUDS: [u32; 9] = [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200];
+                const BAUDS: [u32; 9] =
+                    [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200];
                 if !BAUDS.contains(&b.baud) {
-                    c.err(format!("{p}.baud"), format!("{} is not a standard baud rate ({BAUDS:?})", b.baud));
+                    c.err(
+                        format!("{p}.baud"),
+                        format!("{} is not a standard baud rate ({BAUDS:?})", b.baud),
+                    );
                 }
                 if !matches!(b.stop_bits, 1 | 2) {
                     c.err(format!("{p}.stop_bits"), "must be 1 or 2");
@@ -191,7 +257,13 @@ fn buses(c: &mut Checker, cfg: &SiteConfig) {
                 }
             }
         }
-        c.range(&format!("{p}.timeout_ms"), b.timeout_ms as f64, 10.0, 30_000.0, "ms");
+        c.range(
+            &format!("{p}.timeout_ms"),
+            b.timeout_ms as f64,
+            10.0,
+            30_000.0,
+            "ms",
+        );
         if let Some(d) = b.inter_frame_delay_ms {
             c.range(&format!("{p}.inter_frame_delay_ms"), d, 0.0, 1000.0, "ms");
         }
@@ -229,7 +301,10 @@ fn circuits(c: &mut Checker, cfg: &SiteConfig) -> BTreeMap<String, PerPhase<f64>
                     let parent_name = x.parent.as_deref().unwrap_or("the grid connection");
                     c.err(
                         format!("{p}.limit_a"),
-                        format!("{ph} limit {} A is above its parent {parent_name} ({} A)", x.limit_a.0[ph], pl[ph]),
+                        format!(
+                            "{ph} limit {} A is above its parent {parent_name} ({} A)",
+                            x.limit_a.0[ph], pl[ph]
+                        ),
                     );
                 }
             }
@@ -270,8 +345,17 @@ fn circuits(c: &mut Checker, cfg: &SiteConfig) -> BTreeMap<String, PerPhase<f64>
 fn devices(c: &mut Checker, cfg: &SiteConfig, circuit_limits: &BTreeMap<String, PerPhase<f64>>) {
     let mut names: HashMap<&str, String> = HashMap::new();
     for (section, list) in [
-        ("meters", cfg.meters.iter().map(|m| m.name.as_str()).collect::<Vec<_>>()),
-        ("chargers", cfg.chargers.iter().map(|m| m.name.as_str()).collect()),
+        (
+            "meters",
+            cfg.meters
+                .iter()
+                .map(|m| m.name.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "chargers",
+            cfg.chargers.iter().map(|m| m.name.as_str()).collect(),
+        ),
     ] {
         for (i, n) in list.into_iter().enumerate() {
             let p = format!("{section}[{i}].name");
@@ -300,11 +384,29 @@ fn devices(c: &mut Checker, cfg: &SiteConfig, circuit_limits: &BTreeMap<String, 
         unit_check(c, &mut units, &p, &ch.bus, ch.unit);
         c.wiring(&format!("{p}.wiring"), &ch.wiring);
         if ch.min_current_a < IEC_MIN_CURRENT_A {
-            c.err(format!("{p}.min_current_a"), format!("{} A is below the 6 A that IEC 61851 allows", ch.min_current_a));
+            c.err(
+                format!("{p}.min_current_a"),
+                format!(
+                    "{} A is below the 6 A that IEC 61851 allows",
+                    ch.min_current_a
+                ),
+            );
         }
-        c.range(&format!("{p}.max_current_a"), ch.max_current_a, IEC_MIN_CURRENT_A, 1000.0, "A");
+        c.range(
+            &format!("{p}.max_current_a"),
+            ch.max_current_a,
+            IEC_MIN_CURRENT_A,
+            1000.0,
+            "A",
+        );
         if ch.min_current_a > ch.max_current_a {
-            c.err(format!("{p}.min_current_a"), format!("{} A is above max_current_a ({} A)", ch.min_current_a, ch.max_current_a));
+            c.err(
+                format!("{p}.min_current_a"),
+                format!(
+                    "{} A is above max_current_a ({} A)",
+                    ch.min_current_a, ch.max_current_a
+                ),
+            );
         }
         let circuit_key = match &ch.circuit {
             Some(name) => {
@@ -317,14 +419,27 @@ fn devices(c: &mut Checker, cfg: &SiteConfig, circuit_limits: &BTreeMap<String, 
             None => Some(String::new()),
         };
         if let Some(limit) = circuit_key.and_then(|k| circuit_limits.get(&k).copied()) {
-            let tightest = ch.wiring.iter().map(|ph| limit[*ph]).fold(f64::INFINITY, f64::min);
+            let tightest = ch
+                .wiring
+                .iter()
+                .map(|ph| limit[*ph])
+                .fold(f64::INFINITY, f64::min);
             if ch.max_current_a > tightest {
                 let where_ = ch.circuit.as_deref().unwrap_or("the grid connection");
-                c.err(format!("{p}.max_current_a"), format!("{} A is above the limit of {where_} ({tightest} A)", ch.max_current_a));
+                c.err(
+                    format!("{p}.max_current_a"),
+                    format!(
+                        "{} A is above the limit of {where_} ({tightest} A)",
+                        ch.max_current_a
+                    ),
+                );
             }
         }
         if let Some(first) = connectors.insert(ch.connector, i) {
-            c.err(format!("{p}.connector"), format!("connector {} is already chargers[{first}]", ch.connector));
+            c.err(
+                format!("{p}.connector"),
+                format!("connector {} is already chargers[{first}]", ch.connector),
+            );
         }
     }
     let n = cfg.chargers.len() as u32;
@@ -347,7 +462,10 @@ fn unit_check(
     unit: u8,
 ) {
     if !(1..=247).contains(&unit) {
-        c.err(format!("{p}.unit"), format!("unit id {unit} is out of range (1 to 247)"));
+        c.err(
+            format!("{p}.unit"),
+            format!("unit id {unit} is out of range (1 to 247)"),
+        );
     }
     if let Some(first) = units.insert((bus.to_string(), unit), p.to_string()) {
         c.err(
@@ -361,23 +479,50 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
     if let Some(o) = &cfg.ocpp {
         let scheme = o.csms_url.split("://").next().unwrap_or("");
         if !matches!(scheme, "ws" | "wss") || !o.csms_url.contains("://") {
-            c.err("ocpp.csms_url", format!("`{}` must start with ws:// or wss://", o.csms_url));
+            c.err(
+                "ocpp.csms_url",
+                format!("`{}` must start with ws:// or wss://", o.csms_url),
+            );
         }
         if o.security_profile > 3 {
-            c.err("ocpp.security_profile", "must be 0 (none, labs only), 1, 2 or 3");
+            c.err(
+                "ocpp.security_profile",
+                "must be 0 (none, labs only), 1, 2 or 3",
+            );
         }
         if o.security_profile >= 2 && scheme == "ws" {
-            c.err("ocpp.csms_url", format!("security profile {} needs TLS: use wss://", o.security_profile));
+            c.err(
+                "ocpp.csms_url",
+                format!(
+                    "security profile {} needs TLS: use wss://",
+                    o.security_profile
+                ),
+            );
         }
         if matches!(o.security_profile, 1 | 2) && o.credentials_file.is_none() {
-            c.err("ocpp.credentials_file", "security profiles 1 and 2 need a file with the basic-auth password");
+            c.err(
+                "ocpp.credentials_file",
+                "security profiles 1 and 2 need a file with the basic-auth password",
+            );
         }
-        if o.security_profile == 3 && (o.client_cert_file.is_none() || o.client_key_file.is_none()) {
-            c.err("ocpp.client_cert_file", "security profile 3 needs client_cert_file and client_key_file");
+        if o.security_profile == 3 && (o.client_cert_file.is_none() || o.client_key_file.is_none())
+        {
+            c.err(
+                "ocpp.client_cert_file",
+                "security profile 3 needs client_cert_file and client_key_file",
+            );
         }
         let identity = o.identity.as_deref().unwrap_or(&cfg.site.id);
-        if identity.is_empty() || identity.len() > 48 || !identity.chars().all(|ch| ch.is_ascii_graphic() && ch != '/' && ch != '?' && ch != '#') {
-            c.err("ocpp.identity", "use 1 to 48 printable characters without `/`, `?` or `#`");
+        if identity.is_empty()
+            || identity.len() > 48
+            || !identity
+                .chars()
+                .all(|ch| ch.is_ascii_graphic() && ch != '/' && ch != '?' && ch != '#')
+        {
+            c.err(
+                "ocpp.identity",
+                "use 1 to 48 printable characters without `/`, `?` or `#`",
+            );
         }
     }
     if let Some(m) = &cfg.mqtt {
@@ -386,22 +531,50 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
             .split_once("://")
             .is_some_and(|(s, rest)| matches!(s, "mqtt" | "mqtts") && !rest.is_empty());
         if !ok {
-            c.err("mqtt.broker", format!("`{}` must look like mqtt://host:1883 or mqtts://host:8883", m.broker));
+            c.err(
+                "mqtt.broker",
+                format!(
+                    "`{}` must look like mqtt://host:1883 or mqtts://host:8883",
+                    m.broker
+                ),
+            );
         }
         if let Some(prefix) = &m.topic_prefix {
             if prefix.is_empty() || prefix.contains(['#', '+']) || prefix.ends_with('/') {
-                c.err("mqtt.topic_prefix", "must be non-empty, without `#`, `+` or a trailing `/`");
+                c.err(
+                    "mqtt.topic_prefix",
+                    "must be non-empty, without `#`, `+` or a trailing `/`",
+                );
             }
         }
     }
     let a = &cfg.auth;
-    c.range("auth.unknown_id_max_energy_kwh", a.unknown_id_max_energy_kwh, 0.0, 1000.0, "kWh");
-    c.range("auth.unknown_id_max_duration_min", a.unknown_id_max_duration_min, 0.0, 10_080.0, "min");
+    c.range(
+        "auth.unknown_id_max_energy_kwh",
+        a.unknown_id_max_energy_kwh,
+        0.0,
+        1000.0,
+        "kWh",
+    );
+    c.range(
+        "auth.unknown_id_max_duration_min",
+        a.unknown_id_max_duration_min,
+        0.0,
+        10_080.0,
+        "min",
+    );
     if let Some(t) = &cfg.tariff {
         if !(t.currency.len() == 3 && t.currency.chars().all(|ch| ch.is_ascii_uppercase())) {
-            c.err("tariff.currency", "use an ISO 4217 code such as EUR, CHF, GBP");
+            c.err(
+                "tariff.currency",
+                "use an ISO 4217 code such as EUR, CHF, GBP",
+            );
         }
-        for (k, v) in [("price_per_kwh", t.price_per_kwh), ("price_per_minute", t.price_per_minute), ("session_fee", t.session_fee)] {
+        for (k, v) in [
+            ("price_per_kwh", t.price_per_kwh),
+            ("price_per_minute", t.price_per_minute),
+            ("session_fee", t.session_fee),
+        ] {
             c.range(&format!("tariff.{k}"), v, 0.0, 1.0e6, t.currency.as_str());
         }
         const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
@@ -409,19 +582,37 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
             let p = format!("tariff.bands[{i}]");
             for (k, v) in [("start", &b.start), ("end", &b.end)] {
                 if parse_hhmm(v).is_none() {
-                    c.err(format!("{p}.{k}"), format!("`{v}` is not a time of day HH:MM"));
+                    c.err(
+                        format!("{p}.{k}"),
+                        format!("`{v}` is not a time of day HH:MM"),
+                    );
                 }
             }
             for (j, d) in b.days.iter().enumerate() {
                 if !DAYS.contains(&d.as_str()) {
-                    c.err(format!("{p}.days[{j}]"), format!("unknown day `{d}`{} (use mon..sun)", suggestion(d, DAYS)));
+                    c.err(
+                        format!("{p}.days[{j}]"),
+                        format!("unknown day `{d}`{} (use mon..sun)", suggestion(d, DAYS)),
+                    );
                 }
             }
-            c.range(&format!("{p}.price_per_kwh"), b.price_per_kwh, 0.0, 1.0e6, t.currency.as_str());
+            c.range(
+                &format!("{p}.price_per_kwh"),
+                b.price_per_kwh,
+                0.0,
+                1.0e6,
+                t.currency.as_str(),
+            );
         }
     }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {
-        c.err("log.level", format!("`{}` is not a log filter (try info, debug, or hubgate=debug,warn)", cfg.log.level));
+        c.err(
+            "log.level",
+            format!(
+                "`{}` is not a log filter (try info, debug, or hubgate=debug,warn)",
+                cfg.log.level
+            ),
+        );
     }
 }
 

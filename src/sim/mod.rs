@@ -1,0 +1,4 @@
+//! The simulator: chargers, meters, cars and a building load, served over Modbus from the same
+//! driver files the daemon uses. `hubgate simulate`, `hubgate demo` and the tests run it.
+
+pub mod model;
