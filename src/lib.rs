@@ -8,3 +8,4 @@ pub mod config;
 pub mod phase;
 pub mod service;
 pub mod sim;
+pub mod view;
