@@ -8,4 +8,5 @@ pub mod config;
 pub mod phase;
 pub mod service;
 pub mod sim;
+pub mod status;
 pub mod view;

@@ -69,7 +69,11 @@ pub struct UplinkView {
 const BAR: usize = 30;
 
 fn bar(value: f64, limit: f64) -> String {
-    let frac = if limit > 0.0 { (value / limit).clamp(0.0, 1.2) } else { 0.0 };
+    let frac = if limit > 0.0 {
+        (value / limit).clamp(0.0, 1.2)
+    } else {
+        0.0
+    };
     let filled = ((frac.min(1.0)) * BAR as f64).round() as usize;
     let mut s = String::with_capacity(BAR + 2);
     s.push('[');
@@ -89,7 +93,11 @@ pub fn render(v: &SiteView) -> String {
         v.site_id,
         v.cycle,
         v.total_power_w / 1000.0,
-        if v.fallback { "  FALLBACK: meter stale" } else { "" }
+        if v.fallback {
+            "  FALLBACK: meter stale"
+        } else {
+            ""
+        }
     );
     if let Some(u) = &v.uplink {
         let _ = writeln!(
@@ -107,7 +115,13 @@ pub fn render(v: &SiteView) -> String {
         let limit = v.grid_limit_a.0[i];
         match v.grid_current_a {
             Some(g) => {
-                let _ = writeln!(out, "  {ph} {} {:6.1} / {:5.1} A", bar(g.0[i], limit), g.0[i], limit);
+                let _ = writeln!(
+                    out,
+                    "  {ph} {} {:6.1} / {:5.1} A",
+                    bar(g.0[i], limit),
+                    g.0[i],
+                    limit
+                );
             }
             None => {
                 let _ = writeln!(out, "  {ph} {}    ?   / {limit:5.1} A", bar(0.0, limit));
@@ -120,7 +134,11 @@ pub fn render(v: &SiteView) -> String {
         "charger", "status", "set A", "draw L1/L2/L3 A", "kW", "kWh"
     );
     for c in &v.chargers {
-        let status = if c.reachable { c.status.clone() } else { format!("{} (lost)", c.status) };
+        let status = if c.reachable {
+            c.status.clone()
+        } else {
+            format!("{} (lost)", c.status)
+        };
         let _ = writeln!(
             out,
             "  {:<2} {:<10} {:<14} {:>8.1} {:>5.1}/{:>5.1}/{:>5.1} {:>8.1} {:>9.2}  {}",
@@ -141,7 +159,12 @@ pub fn render(v: &SiteView) -> String {
             Some(a) => format!("{:.1}/{:.1}/{:.1} A", a.0[0], a.0[1], a.0[2]),
             None => "no reading".into(),
         };
-        let _ = writeln!(out, "  meter {:<10} {reading}{}", m.name, if m.stale { "  STALE" } else { "" });
+        let _ = writeln!(
+            out,
+            "  meter {:<10} {reading}{}",
+            m.name,
+            if m.stale { "  STALE" } else { "" }
+        );
     }
     out
 }
@@ -171,12 +194,19 @@ mod tests {
                 session_energy_wh: 1234.0,
                 ..Default::default()
             }],
-            meters: vec![MeterView { name: "grid".into(), current_a: None, stale: true }],
+            meters: vec![MeterView {
+                name: "grid".into(),
+                current_a: None,
+                stale: true,
+            }],
             ..Default::default()
         };
         let s = render(&v);
         assert!(s.contains("Demo hub (demo)  cycle 7  23.5 kW"), "{s}");
-        assert!(s.contains(&format!("L2 [{}]   61.0 /  61.0 A", "#".repeat(30))), "{s}");
+        assert!(
+            s.contains(&format!("L2 [{}]   61.0 /  61.0 A", "#".repeat(30))),
+            "{s}"
+        );
         assert!(s.contains("Charging (lost)"), "{s}");
         assert!(s.contains("meter grid       no reading  STALE"), "{s}");
     }
