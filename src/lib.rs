@@ -3,4 +3,5 @@
 //! The library holds everything; `main.rs` only parses the command line and dispatches.
 //! See `docs/architecture.md` for a map of the modules and the data flow.
 
+pub mod modbus;
 pub mod phase;
