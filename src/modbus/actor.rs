@@ -1,12 +1,12 @@
 //! The bus task: owns the connection, runs one transaction at a time, keeps units' health.
 
 use super::config::{BusOptions, Transport};
+use super::connection::Connection;
 use super::error::BusError;
-use super::health::{BackoffPolicy, Health};
-use super::link::Link;
+use super::health::BackoffPolicy;
 use super::ops::{self, Failure, Operation, Recovery, Reply};
-use super::stats::{BusStats, LinkStatus};
-use std::sync::{Arc, Mutex, MutexGuard};
+use super::shared::Shared;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
@@ -29,88 +29,44 @@ pub(crate) enum Command {
     Close,
 }
 
-/// State shared between the task and its handles.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub name: String,
-    pub rtu: bool,
-    pub unit_policy: BackoffPolicy,
-    stats: Mutex<BusStats>,
-}
-
-impl Shared {
-    pub(crate) fn new(name: String, transport: &Transport, options: &BusOptions) -> Self {
-        Self {
-            stats: Mutex::new(BusStats::new(&name, transport.to_string())),
-            name,
-            rtu: transport.is_rtu(),
-            unit_policy: BackoffPolicy {
-                threshold: options.failures_before_backoff.max(1),
-                initial: options.backoff_initial,
-                max: options.backoff_max,
-            },
-        }
-    }
-
-    pub(crate) fn stats(&self) -> MutexGuard<'_, BusStats> {
-        // Counters stay meaningful even if a holder panicked.
-        self.stats.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Fails fast if `unit` is in backoff, counting the rejection.
-    pub(crate) fn refuse_if_backing_off(&self, unit: u8, now: Instant) -> Result<(), BusError> {
-        let mut stats = self.stats();
-        let Some(u) = stats.units.get(&unit) else {
-            return Ok(());
-        };
-        if let Err(until) = u.health.admit(now) {
-            let err = BusError::Backoff { unit, until };
-            stats.record(unit, Err(&err), None, false, now);
-            return Err(err);
-        }
-        Ok(())
-    }
-}
-
 pub(crate) struct Actor {
-    transport: Transport,
+    conn: Connection,
     options: BusOptions,
     inter_frame: Duration,
-    link_policy: BackoffPolicy,
     shared: Arc<Shared>,
-    link: Option<Link>,
-    link_health: Health,
-    link_down_reason: String,
+    /// End of the last transaction, for the silent interval before the next one.
     last_end: Option<Instant>,
     timeouts_in_row: u32,
 }
 
 impl Actor {
     pub(crate) fn new(transport: Transport, options: BusOptions, shared: Arc<Shared>) -> Self {
+        let reconnect = BackoffPolicy {
+            // One broken connection is reopened at once; repeated failures back off.
+            threshold: 2,
+            initial: options.reconnect_initial,
+            max: options.reconnect_max,
+        };
         Self {
             inter_frame: options
                 .inter_frame_delay
                 .unwrap_or_else(|| transport.default_inter_frame_delay()),
-            link_policy: BackoffPolicy {
-                // One broken connection is reconnected at once; repeated failures back off.
-                threshold: 2,
-                initial: options.reconnect_initial,
-                max: options.reconnect_max,
-            },
-            transport,
+            conn: Connection::new(
+                transport,
+                options.connect_timeout,
+                reconnect,
+                Arc::clone(&shared),
+            ),
             options,
             shared,
-            link: None,
-            link_health: Health::default(),
-            link_down_reason: String::new(),
             last_end: None,
             timeouts_in_row: 0,
         }
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Command>) {
-        tracing::info!(transport = %self.transport, "bus started");
-        if let Err(e) = self.ensure_link().await {
+        tracing::info!(transport = %self.conn.transport(), "bus started");
+        if let Err(e) = self.conn.ensure().await {
             tracing::warn!(error = %e, "initial connection failed");
         }
         while let Some(command) = rx.recv().await {
@@ -130,82 +86,49 @@ impl Actor {
             // The caller may have gone in the meantime; nothing to do about it.
             let _ = job.reply.send(result);
         }
-        if let Some(link) = self.link.take() {
-            link.close(self.options.connect_timeout).await;
-        }
+        self.conn.close().await;
         tracing::info!("bus stopped");
     }
 
     async fn execute(&mut self, job: &Job) -> Result<Reply, BusError> {
-        let now = Instant::now();
-        if let Err(e) = job
+        let checked = job
             .op
             .validate()
-            .and_then(|()| ops::validate_unit(job.unit, self.shared.rtu))
-        {
-            self.shared
-                .stats()
-                .record(job.unit, Err(&e), None, job.probe, now);
+            .and_then(|()| ops::validate_unit(job.unit, self.shared.rtu));
+        if let Err(e) = checked {
+            self.shared.refused(job.unit, job.probe, &e);
             return Err(e);
         }
         if !job.probe {
-            self.shared.refuse_if_backing_off(job.unit, now)?;
-        }
-        if let Err(e) = self.ensure_link().await {
             self.shared
-                .stats()
-                .record(job.unit, Err(&e), None, job.probe, Instant::now());
-            return Err(e);
+                .refuse_if_backing_off(job.unit, Instant::now())?;
         }
-        let (result, bus_time) = self.transact(job).await;
-        let end = Instant::now();
-        let mut stats = self.shared.stats();
-        stats.record(
-            job.unit,
-            result.as_ref().map(|_| ()).map_err(|f| &f.error),
-            Some(bus_time),
-            job.probe,
-            end,
-        );
-        if !job.probe {
-            let unit = stats.units.entry(job.unit).or_default();
-            match &result {
-                Err(f) if f.unit_fault => {
-                    if let Some(until) = unit.health.record_failure(end, &self.shared.unit_policy) {
-                        tracing::warn!(
-                            failures = unit.health.consecutive_failures(),
-                            backoff_ms = until.saturating_duration_since(end).as_millis() as u64,
-                            error = %f.error,
-                            "unit failing; backing off"
-                        );
-                    }
-                }
-                Err(_) => {}
-                Ok(_) => unit.health.record_success(),
+        match self.conn.ensure().await {
+            Ok(true) => self.last_end = None,
+            Ok(false) => {}
+            Err(e) => {
+                self.shared.refused(job.unit, job.probe, &e);
+                return Err(e);
             }
         }
-        drop(stats);
+        let (result, bus_time) = self.transact(job).await;
+        self.shared
+            .finished(job.unit, job.probe, &result, bus_time, Instant::now());
         result.map_err(|f| f.error)
     }
 
     /// Puts one request on the bus and brings the link back in step afterwards.
     /// Returns the outcome and the bus time it consumed.
     async fn transact(&mut self, job: &Job) -> (Result<Reply, Failure>, Duration) {
-        if let Some(last) = self.last_end {
-            tokio::time::sleep_until((last + self.inter_frame).into()).await;
+        let began = Instant::now();
+        if let Err(f) = self.quiet_line().await {
+            self.recover(f.recovery, &f.error).await;
+            return (Err(f), began.elapsed());
         }
         let timeout = self.options.request_timeout;
-        let Some(link) = self.link.as_mut() else {
-            // ensure_link() just succeeded; a missing link here would be a bug in this module.
-            let f = Failure {
-                error: BusError::Io {
-                    kind: std::io::ErrorKind::NotConnected,
-                    message: "no connection".into(),
-                },
-                recovery: Recovery::Reconnect,
-                unit_fault: false,
-            };
-            return (Err(f), Duration::ZERO);
+        let rtu = self.shared.rtu;
+        let Some(link) = self.conn.link() else {
+            return (Err(not_connected()), Duration::ZERO);
         };
         let (in_before, out_before) = link.traffic();
         let start = Instant::now();
@@ -217,10 +140,9 @@ impl Actor {
                 unit_fault: true,
             }),
             Ok(Ok(Err(exception))) => Err(ops::exception_failure(exception.into())),
-            Ok(Err(e)) => Err(ops::classify_error(&e, self.shared.rtu)),
+            Ok(Err(e)) => Err(ops::classify_error(&e, rtu)),
             Err(_elapsed) => {
-                let (in_now, _) = link.traffic();
-                let stray = in_now - in_before;
+                let stray = link.traffic().0 - in_before;
                 let error = if stray > 0 {
                     BusError::Malformed(format!(
                         "no valid reply within {} ms ({stray} bytes of garbage received)",
@@ -236,142 +158,135 @@ impl Actor {
                 })
             }
         };
-        let answered = result.is_ok() || matches!(&result, Err(f) if f.recovery == Recovery::None);
-        let mut recovery = match &result {
-            Ok(_) => Recovery::None,
-            Err(f) => f.recovery,
-        };
-        if answered {
-            self.timeouts_in_row = 0;
-            self.link_health.record_success();
-        } else if matches!(&result, Err(f) if matches!(f.error, BusError::Timeout(_))) {
-            self.timeouts_in_row += 1;
-            if self.timeouts_in_row >= STALE_LINK_TIMEOUTS {
-                recovery = Recovery::Reconnect;
-            }
-        }
-        if !self.shared.rtu
-            && matches!(&result, Err(f) if matches!(f.error, BusError::Malformed(_)))
+        let (bytes_in, bytes_out) = link.traffic();
         {
-            // A stream protocol cannot find the next frame after garbage.
-            recovery = Recovery::Reconnect;
+            let mut stats = self.shared.stats();
+            stats.bytes_received += bytes_in - in_before;
+            stats.bytes_sent += bytes_out - out_before;
         }
-        self.recover(recovery, &result).await;
+        let recovery = match &result {
+            Ok(_) => Recovery::None,
+            Err(f) => self.escalate(f),
+        };
+        if recovery == Recovery::None {
+            self.timeouts_in_row = 0;
+            self.conn.answered();
+        }
+        if let Err(f) = &result {
+            self.recover(recovery, &f.error).await;
+        }
         let end = Instant::now();
         self.last_end = Some(end);
-        if let Some(link) = self.link.as_ref() {
-            let (in_now, out_now) = link.traffic();
-            let mut stats = self.shared.stats();
-            stats.bytes_received += in_now - in_before;
-            stats.bytes_sent += out_now - out_before;
-        }
         (result, self.inter_frame + (end - start))
     }
 
-    async fn recover(&mut self, recovery: Recovery, result: &Result<Reply, Failure>) {
-        let reason = match result {
-            Err(f) => f.error.to_string(),
-            Ok(_) => String::new(),
+    /// The recovery a failure needs, given what happened before on this link.
+    fn escalate(&mut self, failure: &Failure) -> Recovery {
+        match &failure.error {
+            BusError::Timeout(_) => {
+                self.timeouts_in_row += 1;
+                if self.timeouts_in_row >= STALE_LINK_TIMEOUTS {
+                    return Recovery::Reconnect;
+                }
+                failure.recovery
+            }
+            // A stream protocol (Modbus TCP) cannot find the next frame after garbage.
+            BusError::Malformed(_) if !self.shared.rtu && failure.recovery != Recovery::None => {
+                Recovery::Reconnect
+            }
+            _ => failure.recovery,
+        }
+    }
+
+    /// Keeps the silent interval before a request: waits until the line has been quiet for the
+    /// inter-frame delay since the last transaction, discarding whatever arrives meanwhile (a
+    /// late reply must not be read as the answer to the next request).
+    async fn quiet_line(&mut self) -> Result<(), Failure> {
+        let remaining = self.last_end.map_or(Duration::ZERO, |last| {
+            (last + self.inter_frame).saturating_duration_since(Instant::now())
+        });
+        let limit = self.options.request_timeout;
+        let full = self.inter_frame;
+        let Some(link) = self.conn.link() else {
+            return Err(not_connected());
         };
-        match recovery {
-            Recovery::None => {}
-            Recovery::Resync => {
-                let Some(link) = self.link.as_mut() else {
-                    return;
-                };
-                self.shared.stats().resyncs += 1;
-                let quiet = self.options.resync_quiet.max(self.inter_frame);
-                match link.drain(quiet, self.options.request_timeout).await {
-                    Ok(d) => {
-                        self.shared.stats().discarded_bytes += d.bytes;
-                        if d.bytes > 0 {
-                            tracing::debug!(bytes = d.bytes, "discarded stray bytes after failure");
-                        }
-                        if d.quiet {
-                            link.restart_framing();
-                        } else {
-                            self.drop_link(format!("line does not go quiet after: {reason}"));
-                        }
-                    }
-                    Err(e) => self.drop_link(format!("connection lost: {e}")),
-                }
-            }
-            Recovery::Reconnect => self.drop_link(reason),
+        let lost = |e: std::io::Error| Failure {
+            error: BusError::io(&e),
+            recovery: Recovery::Reconnect,
+            unit_fault: false,
+        };
+        let mut drained = link.drain(remaining, limit).await.map_err(lost)?;
+        if drained.bytes > 0 && !full.is_zero() {
+            // Something was still talking: give the line a full silent interval.
+            let again = link.drain(full, limit).await.map_err(lost)?;
+            drained.bytes += again.bytes;
+            drained.quiet = again.quiet;
         }
-    }
-
-    fn drop_link(&mut self, reason: String) {
-        if self.link.take().is_some() {
-            tracing::warn!(%reason, "dropping connection");
+        if drained.bytes > 0 {
+            tracing::debug!(
+                bytes = drained.bytes,
+                "discarded stray bytes before request"
+            );
+            self.shared.stats().discarded_bytes += drained.bytes;
         }
-        self.timeouts_in_row = 0;
-        let now = Instant::now();
-        let retry_at = self
-            .link_health
-            .record_failure(now, &self.link_policy)
-            .unwrap_or(now);
-        self.link_down_reason = reason.clone();
-        self.shared.stats().link = LinkStatus::Down { reason, retry_at };
-    }
-
-    /// Makes sure a connection is open and in step, connecting if one is due.
-    async fn ensure_link(&mut self) -> Result<(), BusError> {
-        // Two rounds: a connection found closed by the peer (an idle gateway hanging up) is
-        // reopened at once.
-        for _ in 0..2 {
-            if self.link.is_none() {
-                self.connect().await?;
-            }
-            let Some(link) = self.link.as_mut() else {
-                continue;
-            };
-            match link.drain(Duration::ZERO, Duration::ZERO).await {
-                Ok(d) => {
-                    if d.bytes > 0 {
-                        tracing::debug!(bytes = d.bytes, "discarded stray bytes before request");
-                        self.shared.stats().discarded_bytes += d.bytes;
-                    }
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.link = None;
-                    self.link_down_reason = format!("connection lost: {e}");
-                    tracing::info!(reason = %self.link_down_reason, "connection closed; reconnecting");
-                }
-            }
+        if drained.quiet {
+            return Ok(());
         }
-        Err(BusError::Disconnected {
-            reason: self.link_down_reason.clone(),
-            retry_at: Instant::now(),
+        Err(Failure {
+            error: BusError::Malformed(format!(
+                "the line never went quiet ({} bytes of noise)",
+                drained.bytes
+            )),
+            recovery: Recovery::Reconnect,
+            unit_fault: false,
         })
     }
 
-    async fn connect(&mut self) -> Result<(), BusError> {
-        let now = Instant::now();
-        if let Err(retry_at) = self.link_health.admit(now) {
-            return Err(BusError::Disconnected {
-                reason: self.link_down_reason.clone(),
-                retry_at,
-            });
-        }
-        match Link::open(&self.transport, self.options.connect_timeout).await {
-            Ok(link) => {
-                tracing::info!("connected");
-                self.link = Some(link);
-                self.last_end = None;
-                let mut stats = self.shared.stats();
-                stats.connects += 1;
-                stats.link = LinkStatus::Connected {
-                    since: Instant::now(),
+    async fn recover(&mut self, recovery: Recovery, error: &BusError) {
+        match recovery {
+            Recovery::None => {}
+            Recovery::Resync => {
+                let quiet = self.options.resync_quiet.max(self.inter_frame);
+                let limit = quiet + self.options.request_timeout;
+                let Some(link) = self.conn.link() else {
+                    return;
                 };
-                Ok(())
+                let drained = link.drain(quiet, limit).await;
+                if let Ok(d) = &drained {
+                    if d.quiet {
+                        link.restart_framing();
+                    }
+                    if d.bytes > 0 {
+                        tracing::debug!(bytes = d.bytes, "discarded stray bytes after failure");
+                    }
+                    let mut stats = self.shared.stats();
+                    stats.resyncs += 1;
+                    stats.discarded_bytes += d.bytes;
+                }
+                match drained {
+                    Ok(d) if d.quiet => {}
+                    Ok(_) => self.reconnect(format!("line does not go quiet after: {error}")),
+                    Err(e) => self.reconnect(format!("connection lost: {e}")),
+                }
             }
-            Err(e) => {
-                tracing::warn!(error = %e, "connect failed");
-                self.shared.stats().connect_failures += 1;
-                self.drop_link(e.to_string());
-                Err(e)
-            }
+            Recovery::Reconnect => self.reconnect(error.to_string()),
         }
+    }
+
+    fn reconnect(&mut self, reason: String) {
+        self.timeouts_in_row = 0;
+        self.conn.drop_link(reason);
+    }
+}
+
+fn not_connected() -> Failure {
+    // Callers run right after Connection::ensure() succeeded; this only guards the invariant.
+    Failure {
+        error: BusError::Io {
+            kind: std::io::ErrorKind::NotConnected,
+            message: "no connection".into(),
+        },
+        recovery: Recovery::Reconnect,
+        unit_fault: false,
     }
 }

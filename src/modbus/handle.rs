@@ -1,9 +1,10 @@
 //! Starting a bus and talking to it.
 
-use super::actor::{Actor, Command, Job, Shared};
+use super::actor::{Actor, Command, Job};
 use super::config::{BusOptions, Transport};
 use super::error::BusError;
 use super::ops::{Operation, RegisterKind, Reply};
+use super::shared::Shared;
 use super::stats::{BusStats, UnitStats};
 use std::sync::Arc;
 use std::time::Instant;

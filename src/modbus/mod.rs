@@ -32,12 +32,14 @@
 
 mod actor;
 mod config;
+mod connection;
 mod error;
 mod handle;
 mod health;
 mod link;
 mod ops;
 mod scan;
+mod shared;
 mod stats;
 mod stream;
 
