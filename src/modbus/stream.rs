@@ -71,7 +71,9 @@ impl SharedStream {
         (g.bytes_in, g.bytes_out)
     }
 
-    /// Reads and discards bytes until none has arrived for `quiet`, or until `limit` has passed.
+    /// Reads and discards bytes until none has arrived for `quiet`. If bytes are still arriving
+    /// after `limit`, gives up and reports the line as not quiet (it keeps babbling); the whole
+    /// drain thus takes at most `limit + quiet`.
     ///
     /// With `quiet == Duration::ZERO` it only takes what is already waiting (at most
     /// [`NONBLOCKING_DRAIN_MAX`] bytes), without blocking.
@@ -81,16 +83,9 @@ impl SharedStream {
         let mut buf = [0u8; 256];
         let mut bytes = 0u64;
         loop {
-            let wait = quiet.min(deadline.saturating_duration_since(Instant::now()));
             // A zero timeout still polls the read once: whatever is buffered is taken.
-            match tokio::time::timeout(wait, self.read(&mut buf)).await {
-                // Quiet only if the whole quiet period passed (not just the rest of the limit).
-                Err(_elapsed) => {
-                    return Ok(Drained {
-                        bytes,
-                        quiet: wait == quiet,
-                    });
-                }
+            match tokio::time::timeout(quiet, self.read(&mut buf)).await {
+                Err(_elapsed) => return Ok(Drained { bytes, quiet: true }),
                 Ok(Ok(0)) => {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -100,8 +95,12 @@ impl SharedStream {
                 Ok(Ok(n)) => bytes += n as u64,
                 Ok(Err(e)) => return Err(e),
             }
-            let out_of_time = Instant::now() >= deadline && !quiet.is_zero();
-            if out_of_time || bytes >= NONBLOCKING_DRAIN_MAX && quiet.is_zero() {
+            let babbling = if quiet.is_zero() {
+                bytes >= NONBLOCKING_DRAIN_MAX
+            } else {
+                Instant::now() >= deadline
+            };
+            if babbling {
                 return Ok(Drained {
                     bytes,
                     quiet: false,
@@ -178,6 +177,28 @@ mod tests {
         // Nothing waiting: a zero-quiet drain returns at once with nothing.
         let d = s.drain(Duration::ZERO, Duration::ZERO).await.unwrap();
         assert_eq!(d.bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn drain_gives_up_on_a_babbling_line() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut s = SharedStream::new(a);
+        let babbler = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(2));
+            loop {
+                tick.tick().await;
+                if b.write_all(b"~").await.is_err() {
+                    return;
+                }
+            }
+        });
+        let d = s
+            .drain(Duration::from_millis(200), Duration::from_millis(20))
+            .await
+            .unwrap();
+        babbler.abort();
+        assert!(!d.quiet);
+        assert!(d.bytes > 0);
     }
 
     #[tokio::test]
