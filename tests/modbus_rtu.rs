@@ -4,7 +4,7 @@ mod modbus_support;
 
 use hubgate::modbus::{
     Bus, BusError, BusHandle, BusOptions, ModbusException, Parity, RegisterKind, SerialLine,
-    StopBits, Transport,
+    StopBits, Transport, scan,
 };
 use modbus_support::*;
 use std::time::{Duration, Instant};
@@ -267,4 +267,28 @@ async fn the_silent_interval_is_kept_between_transactions() {
     }
     let u = bus.unit_stats(4).unwrap();
     assert!(u.bus_time >= gap * REQUESTS as u32);
+}
+
+#[tokio::test]
+async fn scan_finds_units_that_answer_even_with_an_exception() {
+    let bank = Bank::with_units(&[2, 4, 5]);
+    bank.refuse_all(4);
+    bank.silence(5);
+    let (path, _keep, _server) = rtu_pty_server(bank);
+    let bus = Bus::spawn("rtu-scan", serial(&path), fast_options());
+    let found = bounded(scan(&bus, 0..=6)).await.unwrap();
+    assert_eq!(found, vec![2, 4]);
+    let s = bus.stats();
+    // Unit 0 (broadcast) is skipped; 1..=6 are probed once each.
+    assert_eq!(s.probes, 6);
+    assert!(
+        s.units.is_empty(),
+        "probes leave units' health and counters alone"
+    );
+    assert_eq!(s.connects, 1);
+    // Silent units are not in backoff after a scan: polling them is tried right away.
+    let err = bounded(bus.read(5, RegisterKind::Holding, 0, 1))
+        .await
+        .unwrap_err();
+    assert_eq!(err, BusError::Timeout(Duration::from_millis(80)));
 }

@@ -3,7 +3,7 @@
 mod modbus_support;
 
 use hubgate::modbus::{
-    Bus, BusError, BusOptions, LinkStatus, ModbusException, RegisterKind, Transport,
+    Bus, BusError, BusOptions, LinkStatus, ModbusException, RegisterKind, Transport, scan,
 };
 use modbus_support::*;
 use std::time::{Duration, Instant};
@@ -345,4 +345,34 @@ async fn unreachable_endpoint_reports_connection_errors_then_backs_off() {
     assert_eq!(s.connect_failures, 2);
     assert_eq!(s.transactions, 0);
     assert!(matches!(s.link, LinkStatus::Down { .. }));
+}
+
+#[tokio::test]
+async fn scan_behind_a_gateway_lists_answering_units() {
+    let bank = Bank::with_units(&[1, 3, 200]);
+    bank.refuse_all(3);
+    let (addr, _server) = tcp_server(bank, "127.0.0.1:0".parse().unwrap()).await;
+    let bus = Bus::spawn("tcp-scan", tcp(addr), fast_options());
+    let units = [0u8, 1, 2, 3, 4, 5, 200];
+    assert_eq!(bounded(scan(&bus, units)).await.unwrap(), vec![1, 3, 200]);
+    assert_eq!(bus.stats().probes, 7);
+    assert_eq!(
+        bus.stats().connects,
+        1,
+        "silent probes do not reopen the connection"
+    );
+}
+
+#[tokio::test]
+async fn scan_of_an_unreachable_bus_is_an_error() {
+    let addr = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let bus = Bus::spawn("tcp-scan-nowhere", tcp(addr), fast_options());
+    let err = bounded(scan(&bus, 1..=3)).await.unwrap_err();
+    assert!(
+        matches!(err, BusError::Io { .. } | BusError::Disconnected { .. }),
+        "{err}"
+    );
 }

@@ -166,7 +166,7 @@ impl Actor {
         }
         let recovery = match &result {
             Ok(_) => Recovery::None,
-            Err(f) => self.escalate(f),
+            Err(f) => self.escalate(f, job.probe),
         };
         if recovery == Recovery::None {
             self.timeouts_in_row = 0;
@@ -181,8 +181,10 @@ impl Actor {
     }
 
     /// The recovery a failure needs, given what happened before on this link.
-    fn escalate(&mut self, failure: &Failure) -> Recovery {
+    fn escalate(&mut self, failure: &Failure, probe: bool) -> Recovery {
         match &failure.error {
+            // Silence is the expected answer of most probes (scans): it says nothing of the link.
+            BusError::Timeout(_) if probe => failure.recovery,
             BusError::Timeout(_) => {
                 self.timeouts_in_row += 1;
                 if self.timeouts_in_row >= STALE_LINK_TIMEOUTS {

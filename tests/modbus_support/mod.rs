@@ -22,18 +22,21 @@ pub const INPUT: u16 = 50;
 
 /// The initial value of holding register `address` of `unit`.
 pub fn holding_value(unit: u8, address: u16) -> u16 {
-    u16::from(unit) * 1000 + address
+    u16::from(unit).wrapping_mul(1000).wrapping_add(address)
 }
 
 /// The value of input register `address` of `unit`.
 pub fn input_value(unit: u8, address: u16) -> u16 {
-    u16::from(unit) * 1000 + 500 + address
+    u16::from(unit)
+        .wrapping_mul(1000)
+        .wrapping_add(500 + address)
 }
 
 #[derive(Default)]
 struct BankState {
     holding: HashMap<u8, Vec<u16>>,
     silent: HashSet<u8>,
+    refusing: HashSet<u8>,
     delayed: HashMap<u8, Duration>,
 }
 
@@ -61,6 +64,11 @@ impl Bank {
         self.state.lock().unwrap().silent.insert(unit);
     }
 
+    /// The unit answers every request with an IllegalFunction exception.
+    pub fn refuse_all(&self, unit: u8) {
+        self.state.lock().unwrap().refusing.insert(unit);
+    }
+
     /// The unit answers, but only after `delay` (a slow device).
     pub fn delay(&self, unit: u8, delay: Duration) {
         self.state.lock().unwrap().delayed.insert(unit, delay);
@@ -74,6 +82,9 @@ impl Bank {
         let mut s = self.state.lock().unwrap();
         if s.silent.contains(&req.slave) {
             return Ok(None);
+        }
+        if s.refusing.contains(&req.slave) {
+            return Err(ExceptionCode::IllegalFunction);
         }
         let Some(regs) = s.holding.get_mut(&req.slave) else {
             return Ok(None);
