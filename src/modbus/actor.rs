@@ -177,7 +177,10 @@ impl Actor {
         }
         let end = Instant::now();
         self.last_end = Some(end);
-        (result, self.inter_frame + (end - start))
+        // The transaction held the bus for its silent interval (at least the configured one,
+        // more if the timer overslept) and the exchange itself.
+        let held = (end - began).max(self.inter_frame + (end - start));
+        (result, held)
     }
 
     /// The recovery a failure needs, given what happened before on this link.

@@ -47,8 +47,9 @@ pub struct UnitStats {
     pub backoff_rejections: u64,
     /// Requests refused because the connection was down.
     pub disconnected_rejections: u64,
-    /// Bus time this unit's transactions consumed: inter-frame delay, request, reply (or the whole
-    /// timeout) and any resynchronisation they caused.
+    /// Bus time this unit's transactions consumed: the silent interval before each (at least the
+    /// configured inter-frame delay), request, reply (or the whole timeout) and any
+    /// resynchronisation they caused.
     pub bus_time: Duration,
     /// Backoff state: consecutive failures and backoff end.
     pub health: Health,

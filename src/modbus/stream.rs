@@ -83,17 +83,23 @@ impl SharedStream {
         let mut buf = [0u8; 256];
         let mut bytes = 0u64;
         loop {
-            // A zero timeout still polls the read once: whatever is buffered is taken.
-            match tokio::time::timeout(quiet, self.read(&mut buf)).await {
-                Err(_elapsed) => return Ok(Drained { bytes, quiet: true }),
-                Ok(Ok(0)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        "connection closed by peer",
-                    ));
-                }
-                Ok(Ok(n)) => bytes += n as u64,
-                Ok(Err(e)) => return Err(e),
+            let read = if quiet.is_zero() {
+                self.read_ready(&mut buf).await
+            } else {
+                tokio::time::timeout(quiet, self.read(&mut buf)).await.ok()
+            };
+            match read {
+                None => return Ok(Drained { bytes, quiet: true }),
+                Some(read) => match read {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed by peer",
+                        ));
+                    }
+                    Ok(n) => bytes += n as u64,
+                    Err(e) => return Err(e),
+                },
             }
             let babbling = if quiet.is_zero() {
                 bytes >= NONBLOCKING_DRAIN_MAX
@@ -107,6 +113,22 @@ impl SharedStream {
                 });
             }
         }
+    }
+}
+
+impl SharedStream {
+    /// Reads what is already waiting, without waiting (`None`: nothing there). A zero-length
+    /// timer would not do: timers round up to the next millisecond tick.
+    async fn read_ready(&mut self, buf: &mut [u8]) -> Option<io::Result<usize>> {
+        std::future::poll_fn(|cx| {
+            let mut rb = ReadBuf::new(buf);
+            match Pin::new(&mut *self).poll_read(cx, &mut rb) {
+                Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(rb.filled().len()))),
+                Poll::Ready(Err(e)) => Poll::Ready(Some(Err(e))),
+                Poll::Pending => Poll::Ready(None),
+            }
+        })
+        .await
     }
 }
 
