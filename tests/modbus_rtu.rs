@@ -292,3 +292,23 @@ async fn scan_finds_units_that_answer_even_with_an_exception() {
         .unwrap_err();
     assert_eq!(err, BusError::Timeout(Duration::from_millis(80)));
 }
+
+#[tokio::test]
+async fn a_missing_serial_port_is_a_connection_error() {
+    let bus = Bus::spawn(
+        "rtu-missing",
+        serial("/dev/hubgate-no-such-port"),
+        fast_options(),
+    );
+    let err = bounded(bus.read(1, RegisterKind::Holding, 0, 1))
+        .await
+        .unwrap_err();
+    match &err {
+        BusError::Io { kind, message } => {
+            assert_eq!(*kind, std::io::ErrorKind::NotFound, "{message}");
+            assert!(message.contains("/dev/hubgate-no-such-port"), "{message}");
+        }
+        other => panic!("expected an I/O error, got {other}"),
+    }
+    assert_eq!(bus.stats().transactions, 0);
+}

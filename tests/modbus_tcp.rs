@@ -199,7 +199,7 @@ async fn garbage_gives_a_clear_error_and_the_bus_recovers() {
     let bank = Bank::with_units(&[1]);
     let (upstream, _server) = tcp_server(bank, "127.0.0.1:0".parse().unwrap()).await;
     let injector = Injector::default();
-    let addr = tcp_proxy(upstream, injector.clone()).await;
+    let (addr, _proxy) = tcp_proxy(upstream, injector.clone()).await;
     let opts = BusOptions {
         failures_before_backoff: 2,
         ..fast_options()
@@ -375,4 +375,23 @@ async fn scan_of_an_unreachable_bus_is_an_error() {
         matches!(err, BusError::Io { .. } | BusError::Disconnected { .. }),
         "{err}"
     );
+}
+
+#[tokio::test]
+async fn a_connection_closed_while_idle_is_reopened_without_failing_a_request() {
+    let bank = Bank::with_units(&[1]);
+    let (upstream, _server) = tcp_server(bank, "127.0.0.1:0".parse().unwrap()).await;
+    let (addr, proxy) = tcp_proxy(upstream, Injector::default()).await;
+    let bus = Bus::spawn("tcp-idle", tcp(addr), fast_options());
+    for _ in 0..3 {
+        assert!(
+            bounded(bus.read(1, RegisterKind::Input, 0, 1))
+                .await
+                .is_ok()
+        );
+        proxy.hang_up().await;
+    }
+    let s = bus.stats();
+    assert_eq!((s.ok, s.errors()), (3, 0));
+    assert_eq!(s.connects, 3);
 }

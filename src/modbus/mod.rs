@@ -49,4 +49,4 @@ pub use handle::{Bus, BusHandle};
 pub use health::{BackoffPolicy, Health};
 pub use ops::{MAX_READ_REGISTERS, MAX_WRITE_REGISTERS, RegisterKind};
 pub use scan::{Presence, probe_unit, scan, scan_with};
-pub use stats::{BusStats, LinkStatus, UnitStats};
+pub use stats::{BusStats, LinkStatus, UnitStats, UnitStatus};

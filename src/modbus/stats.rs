@@ -26,6 +26,27 @@ pub enum LinkStatus {
     },
 }
 
+/// A unit's condition, for status displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitStatus {
+    /// Never answered yet, and not failing.
+    Unknown,
+    /// Its last transaction got an answer.
+    Online,
+    /// Failed recently but not (or no longer) in backoff: the next request goes on the bus.
+    Failing {
+        /// Failures in a row.
+        consecutive: u32,
+    },
+    /// In backoff: requests fail fast until `until`.
+    Backoff {
+        /// Failures in a row.
+        consecutive: u32,
+        /// End of the backoff.
+        until: Instant,
+    },
+}
+
 /// Counters and health of one unit (device) on the bus.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct UnitStats {
@@ -68,6 +89,17 @@ impl UnitStats {
     /// Whether the unit is in backoff at `now`.
     pub fn in_backoff(&self, now: Instant) -> bool {
         self.health.in_backoff(now)
+    }
+
+    /// The unit's condition at `now`.
+    pub fn status(&self, now: Instant) -> UnitStatus {
+        let consecutive = self.health.consecutive_failures();
+        match (self.health.admit(now), consecutive, self.last_answer) {
+            (Err(until), _, _) => UnitStatus::Backoff { consecutive, until },
+            (Ok(()), 0, Some(_)) => UnitStatus::Online,
+            (Ok(()), 0, None) => UnitStatus::Unknown,
+            (Ok(()), _, _) => UnitStatus::Failing { consecutive },
+        }
     }
 }
 
@@ -271,6 +303,32 @@ mod tests {
         assert_eq!(u2.last_error, Some(backoff));
         assert!((s.bus_time_share(2) - 0.5).abs() < 1e-9);
         assert!((s.transaction_share(1) - 1.0 / 3.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn status_follows_health() {
+        let policy = crate::modbus::BackoffPolicy {
+            threshold: 2,
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(8),
+        };
+        let now = Instant::now();
+        let mut u = UnitStats::default();
+        assert_eq!(u.status(now), UnitStatus::Unknown);
+        u.health.record_failure(now, &policy);
+        assert_eq!(u.status(now), UnitStatus::Failing { consecutive: 1 });
+        let until = u.health.record_failure(now, &policy).unwrap();
+        assert_eq!(
+            u.status(now),
+            UnitStatus::Backoff {
+                consecutive: 2,
+                until
+            }
+        );
+        assert_eq!(u.status(until), UnitStatus::Failing { consecutive: 2 });
+        u.health.record_success();
+        u.last_answer = Some(now);
+        assert_eq!(u.status(now), UnitStatus::Online);
     }
 
     #[test]

@@ -276,18 +276,38 @@ where
 }
 
 /// A TCP proxy in front of `upstream`, one upstream connection per client connection.
-pub async fn tcp_proxy(upstream: SocketAddr, injector: Injector) -> SocketAddr {
+#[derive(Clone, Default)]
+pub struct Proxy {
+    relays: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    /// Closes every open connection (like a gateway hanging up idle clients) and returns once
+    /// they are closed.
+    pub async fn hang_up(&self) {
+        let relays: Vec<_> = self.relays.lock().unwrap().drain(..).collect();
+        for r in relays {
+            r.abort();
+            let _ = r.await;
+        }
+    }
+}
+
+pub async fn tcp_proxy(upstream: SocketAddr, injector: Injector) -> (SocketAddr, Proxy) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let local = listener.local_addr().unwrap();
+    let proxy = Proxy::default();
+    let relays = Arc::clone(&proxy.relays);
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let Ok(server) = TcpStream::connect(upstream).await else {
                 return;
             };
-            tokio::spawn(relay(client, server, injector.clone()));
+            let task = tokio::spawn(relay(client, server, injector.clone()));
+            relays.lock().unwrap().push(task);
         }
     });
-    local
+    (local, proxy)
 }
 
 /// Modbus CRC-16 (polynomial 0xA001 reflected, initial 0xFFFF), appended low byte first.
