@@ -170,8 +170,11 @@ pub struct BusOptions {
     pub request_timeout: Duration,
     /// Longest wait for a TCP connect or for opening the serial port.
     pub connect_timeout: Duration,
-    /// Pause between the end of one transaction and the start of the next. `None` derives it
-    /// from the transport ([`Transport::default_inter_frame_delay`]).
+    /// Pause between the end of one transaction and the start of the next, during which the
+    /// line must stay quiet (bytes arriving meanwhile are discarded and restart the pause).
+    /// `None` derives it from the transport ([`Transport::default_inter_frame_delay`]). It is a
+    /// minimum: the runtime's timers tick in milliseconds, so the real pause can be up to about
+    /// 1 ms longer.
     pub inter_frame_delay: Option<Duration>,
     /// After a timeout or a garbled reply, incoming bytes are discarded until the line has been
     /// quiet this long, so a late reply is never taken as the answer to the next request.
