@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod modbus;
 pub mod phase;
 pub mod service;
 pub mod sim;
