@@ -34,4 +34,119 @@ pub enum Command {
         #[arg(default_value = DEFAULT_CONFIG)]
         path: PathBuf,
     },
+    /// Run the built-in demo site: simulated chargers, meters and cars under the real controller,
+    /// shown live in the terminal.
+    Demo {
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+        /// At the end, print a JSON record of every control cycle instead of the live view.
+        #[arg(long)]
+        json: bool,
+        /// Keep the demo's history in this SQLite file (default: a temporary file).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Run another site config with simulated devices instead of the built-in demo site.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed of the simulation (cars, loads).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Serve every charger and meter of a site config as simulated Modbus devices.
+    Simulate {
+        /// Site config file.
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Seed of the simulation (cars, loads).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// No cars arrive by themselves.
+        #[arg(long)]
+        no_traffic: bool,
+        /// Stop after this many seconds (default: run until Ctrl-C).
+        #[arg(long)]
+        duration: Option<f64>,
+    },
+    /// Read one device with a driver and print every value it decodes.
+    Probe {
+        /// Driver name (see `hubgate drivers`).
+        #[arg(long)]
+        driver: String,
+        #[command(flatten)]
+        line: LineArgs,
+        /// Modbus unit id.
+        #[arg(long)]
+        unit: u8,
+        /// Write this current limit (A) to a charger before reading it back.
+        #[arg(long)]
+        set_current: Option<f64>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Extra driver directories.
+        #[arg(long = "drivers")]
+        driver_dirs: Vec<PathBuf>,
+    },
+    /// Find which unit ids answer on a bus.
+    Scan {
+        #[command(flatten)]
+        line: LineArgs,
+        /// First unit id to try.
+        #[arg(long, default_value_t = 1)]
+        from: u8,
+        /// Last unit id to try.
+        #[arg(long, default_value_t = 247)]
+        to: u8,
+        /// Register read to see whether a unit answers.
+        #[arg(long, default_value_t = 0)]
+        register: u16,
+        /// Read input registers (FC04) instead of holding registers (FC03).
+        #[arg(long)]
+        input: bool,
+    },
+    /// List the device drivers, or show one.
+    Drivers {
+        /// A driver name: show its details.
+        name: Option<String>,
+        /// Extra driver directories.
+        #[arg(long = "drivers")]
+        driver_dirs: Vec<PathBuf>,
+    },
+    /// Show the live site view of the running daemon.
+    Status {
+        /// The daemon's status socket (default: in its runtime directory).
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Print JSON instead of the terminal view.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// How to reach one bus from the command line.
+#[derive(Debug, Clone, clap::Args)]
+#[group(required = true, multiple = false, id = "line")]
+pub struct LineArgs {
+    /// Modbus TCP endpoint HOST:PORT.
+    #[arg(long, group = "line")]
+    pub tcp: Option<String>,
+    /// RTU framing over TCP (a serial gateway in transparent mode), HOST:PORT.
+    #[arg(long, group = "line")]
+    pub rtu_over_tcp: Option<String>,
+    /// Serial device for Modbus RTU.
+    #[arg(long, group = "line")]
+    pub serial: Option<PathBuf>,
+    /// Serial baud rate.
+    #[arg(long, default_value_t = 9600)]
+    pub baud: u32,
+    /// Serial parity: none, even or odd.
+    #[arg(long, default_value = "none")]
+    pub parity: String,
+    /// Serial stop bits (1 or 2).
+    #[arg(long, default_value_t = 1)]
+    pub stop_bits: u8,
+    /// Request timeout (ms).
+    #[arg(long, default_value_t = 1000)]
+    pub timeout_ms: u64,
 }

@@ -3,11 +3,20 @@
 //! The library holds everything; `main.rs` only parses the command line and dispatches.
 //! See `docs/architecture.md` for a map of the modules and the data flow.
 
+pub mod balance;
 pub mod cli;
+pub mod commands;
 pub mod config;
+pub mod control;
+pub mod daemon;
+pub mod device;
+pub mod driver;
+pub mod limits;
 pub mod modbus;
+pub mod mqtt;
 pub mod phase;
 pub mod service;
 pub mod sim;
+pub mod site;
 pub mod status;
 pub mod view;

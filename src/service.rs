@@ -21,10 +21,10 @@ impl LogControl {
         if self.env_override {
             return;
         }
-        if let (Some(h), Ok(f)) = (&self.handle, EnvFilter::try_new(level)) {
-            if let Err(e) = h.reload(f) {
-                tracing::warn!("cannot change the log level: {e}");
-            }
+        if let (Some(h), Ok(f)) = (&self.handle, EnvFilter::try_new(level))
+            && let Err(e) = h.reload(f)
+        {
+            tracing::warn!("cannot change the log level: {e}");
         }
     }
 }

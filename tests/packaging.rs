@@ -38,8 +38,14 @@ fn systemd_unit_verifies_without_a_single_message() {
     let unit = unit_with_built_binary(dir.path());
     let out = run(Command::new("systemd-analyze").arg("verify").arg(&unit));
     let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-    assert!(out.status.success(), "systemd-analyze verify failed:\n{all}");
-    assert!(all.trim().is_empty(), "systemd-analyze verify printed:\n{all}");
+    assert!(
+        out.status.success(),
+        "systemd-analyze verify failed:\n{all}"
+    );
+    assert!(
+        all.trim().is_empty(),
+        "systemd-analyze verify printed:\n{all}"
+    );
 }
 
 #[test]
@@ -81,7 +87,9 @@ fn systemd_unit_runs_the_daemon_as_a_notify_service_with_a_watchdog() {
 
 #[test]
 fn yocto_crates_include_matches_cargo_lock() {
-    let out = run(Command::new("python3").arg(root().join("yocto/update-crates-inc")).arg("--check"));
+    let out = run(Command::new("python3")
+        .arg(root().join("yocto/update-crates-inc"))
+        .arg("--check"));
     assert!(
         out.status.success(),
         "{}{}",
@@ -112,17 +120,17 @@ fn yocto_crates_include_matches_cargo_lock() {
 #[test]
 fn yocto_recipe_and_layer_pass_oelint_adv() {
     let layer = root().join("yocto/meta-hubgate");
-    for file in [
-        "recipes-support/hubgate/hubgate_git.bb",
-        "conf/layer.conf",
-    ] {
+    for file in ["recipes-support/hubgate/hubgate_git.bb", "conf/layer.conf"] {
         let out = run(Command::new("oelint-adv")
             .args(["--quiet", "--release", "walnascar"])
             // The homepage check needs the internet, which the build machines don't have.
             .args(["--suppress", "oelint.vars.homepageping"])
             .arg(layer.join(file)));
         let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
-        assert!(out.status.success() && all.trim().is_empty(), "{file}:\n{all}");
+        assert!(
+            out.status.success() && all.trim().is_empty(),
+            "{file}:\n{all}"
+        );
     }
 }
 
@@ -151,7 +159,14 @@ fn debian_package_holds_binary_unit_drivers_and_configs_and_is_lintian_clean() {
     let deb = dir.path().join("hubgate.deb");
     let out = run(Command::new("cargo")
         .current_dir(root())
-        .args(["deb", "--no-build", "--profile", "dev", "--no-strip", "--output"])
+        .args([
+            "deb",
+            "--no-build",
+            "--profile",
+            "dev",
+            "--no-strip",
+            "--output",
+        ])
         .arg(&deb));
     assert!(out.status.success(), "cargo deb: {}", text(&out.stderr));
 

@@ -72,10 +72,10 @@ fn walk_table(t: &Table, prefix: &str, starts: &[usize], out: &mut HashMap<Strin
     }
     for (key, item) in t.iter() {
         let path = join(prefix, key);
-        if let Some((k, _)) = t.get_key_value(key) {
-            if let Some(span) = k.span() {
-                out.insert(path.clone(), line_at(starts, span.start));
-            }
+        if let Some((k, _)) = t.get_key_value(key)
+            && let Some(span) = k.span()
+        {
+            out.insert(path.clone(), line_at(starts, span.start));
         }
         walk_item(item, &path, starts, out);
     }

@@ -132,8 +132,69 @@ pub fn check(cfg: &SiteConfig, drivers: &dyn DriverCatalog) -> Vec<Problem> {
     buses(&mut c, cfg);
     let circuit_limits = circuits(&mut c, cfg);
     devices(&mut c, cfg, &circuit_limits);
+    fallback_fits(&mut c, cfg, &circuit_limits);
     uplinks(&mut c, cfg);
     c.problems
+}
+
+/// When hubgate is blind (a stale meter) or gone (chargers in their own failsafe), every charger
+/// may draw the fallback current at once: that must fit under every limit it is under.
+fn fallback_fits(c: &mut Checker, cfg: &SiteConfig, limits: &BTreeMap<String, PerPhase<f64>>) {
+    let fallback = cfg.site.fallback_current_a;
+    if fallback <= 0.0 {
+        return;
+    }
+    let parent_of: HashMap<&str, &str> = cfg
+        .circuits
+        .iter()
+        .filter_map(|x| Some((x.name.as_str(), x.parent.as_deref()?)))
+        .collect();
+    let mut load: BTreeMap<String, PerPhase<f64>> = BTreeMap::new();
+    for ch in &cfg.chargers {
+        let mut draw = PerPhase::ZERO;
+        for p in &ch.wiring {
+            draw.0[*p as usize] += fallback.min(ch.max_current_a);
+        }
+        // The charger's circuit, its ancestors (bounded, in case of a loop reported elsewhere)
+        // and the grid connection.
+        let mut chain = vec![String::new()];
+        let mut cur = ch.circuit.as_deref();
+        while let Some(name) = cur {
+            if chain.len() > cfg.circuits.len() + 1 {
+                break;
+            }
+            chain.push(name.to_string());
+            cur = parent_of.get(name).copied();
+        }
+        for key in chain {
+            let e = load.entry(key).or_insert(PerPhase::ZERO);
+            *e = *e + draw;
+        }
+    }
+    for (key, total) in &load {
+        let Some(limit) = limits.get(key) else {
+            continue;
+        };
+        for ph in Phase::ALL {
+            if total[ph] > limit[ph] + 1e-9 {
+                let what = if key.is_empty() {
+                    "the grid connection".to_string()
+                } else {
+                    format!("circuit `{key}`")
+                };
+                c.err(
+                    "site.fallback_current_a",
+                    format!(
+                        "{fallback} A for every charger adds up to {} A on {ph} of {what}, above its \
+                         {} A limit: with a meter stale or hubgate stopped the chargers could trip \
+                         it; lower the fallback current (0 pauses them)",
+                        total[ph], limit[ph]
+                    ),
+                );
+                break;
+            }
+        }
+    }
 }
 
 fn is_id(s: &str) -> bool {
@@ -281,18 +342,19 @@ fn circuits(c: &mut Checker, cfg: &SiteConfig) -> BTreeMap<String, PerPhase<f64>
     }
     let meter_names: Vec<&str> = cfg.meters.iter().map(|m| m.name.as_str()).collect();
     let mut metered: HashMap<&str, String> = HashMap::new();
-    if let Some(m) = &cfg.site.grid_meter {
-        if c.reference("site.grid_meter", "meter", m, &meter_names) {
-            metered.insert(m, "site.grid_meter".into());
-        }
+    if let Some(m) = &cfg.site.grid_meter
+        && c.reference("site.grid_meter", "meter", m, &meter_names)
+    {
+        metered.insert(m, "site.grid_meter".into());
     }
     for (i, x) in cfg.circuits.iter().enumerate() {
         let p = format!("circuits[{i}]");
         c.limit(&format!("{p}.limit_a"), &x.limit_a);
-        if let Some(parent) = &x.parent {
-            if c.reference(&format!("{p}.parent"), "circuit", parent, &names) && parent == &x.name {
-                c.err(format!("{p}.parent"), "a circuit cannot feed itself");
-            }
+        if let Some(parent) = &x.parent
+            && c.reference(&format!("{p}.parent"), "circuit", parent, &names)
+            && parent == &x.name
+        {
+            c.err(format!("{p}.parent"), "a circuit cannot feed itself");
         }
         let parent_key = x.parent.clone().unwrap_or_default();
         if let Some(pl) = limits.get(&parent_key).copied() {
@@ -311,10 +373,10 @@ fn circuits(c: &mut Checker, cfg: &SiteConfig) -> BTreeMap<String, PerPhase<f64>
         }
         if let Some(m) = &x.meter {
             let mp = format!("{p}.meter");
-            if c.reference(&mp, "meter", m, &meter_names) {
-                if let Some(first) = metered.insert(m, mp.clone()) {
-                    c.err(mp, format!("meter `{m}` already measures {first}"));
-                }
+            if c.reference(&mp, "meter", m, &meter_names)
+                && let Some(first) = metered.insert(m, mp.clone())
+            {
+                c.err(mp, format!("meter `{m}` already measures {first}"));
             }
         }
     }
@@ -539,13 +601,13 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
                 ),
             );
         }
-        if let Some(prefix) = &m.topic_prefix {
-            if prefix.is_empty() || prefix.contains(['#', '+']) || prefix.ends_with('/') {
-                c.err(
-                    "mqtt.topic_prefix",
-                    "must be non-empty, without `#`, `+` or a trailing `/`",
-                );
-            }
+        if let Some(prefix) = &m.topic_prefix
+            && (prefix.is_empty() || prefix.contains(['#', '+']) || prefix.ends_with('/'))
+        {
+            c.err(
+                "mqtt.topic_prefix",
+                "must be non-empty, without `#`, `+` or a trailing `/`",
+            );
         }
     }
     let a = &cfg.auth;

@@ -2,6 +2,7 @@
 //! draw what the charger offers after a reaction delay, a building base load that surges, and
 //! meters that sum it all per grid phase. The Modbus side (`sim::serve`) only reads and writes it.
 
+use super::load::LoadProfile;
 use crate::phase::{PerPhase, Wiring};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -257,6 +258,8 @@ pub struct SimSite {
     pub circuit_parents: Vec<Option<usize>>,
     /// Non-EV load on each circuit (A per grid phase); index `circuits.len()` is the grid itself.
     pub base_load: Vec<PerPhase<f64>>,
+    /// When set, the base load of that circuit (same indexing) follows the profile over time.
+    pub load_profiles: Vec<Option<LoadProfile>>,
     pub traffic: Option<Traffic>,
     rng: StdRng,
     next_event_s: Vec<f64>,
@@ -287,6 +290,7 @@ impl SimSite {
             physics,
             chargers: chargers.into_iter().map(SimCharger::new).collect(),
             base_load: vec![PerPhase::ZERO; circuits + 1],
+            load_profiles: vec![None; circuits + 1],
             circuit_import_wh: vec![0.0; circuits],
             circuit_parents,
             traffic,
@@ -305,6 +309,11 @@ impl SimSite {
     pub fn step(&mut self, dt_s: f64) {
         self.now_s += dt_s;
         let now = self.now_s;
+        for (load, profile) in self.base_load.iter_mut().zip(&self.load_profiles) {
+            if let Some(p) = profile {
+                *load = p.at(now);
+            }
+        }
         self.traffic_events(now);
         for c in &mut self.chargers {
             c.step(now, dt_s, &self.physics);

@@ -1,0 +1,520 @@
+//! One control cycle (pure): a snapshot of what was measured -> a setpoint per charger.
+//!
+//! Order of the rules:
+//! 1. Room per circuit phase = limit - margin (the grid also under the external site cap) - the
+//!    measured non-EV load - what chargers not being allocated draw (lost chargers at their last
+//!    setpoint or max, chargers in fallback at the fallback current, idle chargers at what they
+//!    still draw).
+//! 2. A stale or missing meter puts every charger below it on the fallback current (fail closed).
+//! 3. The rest is filled by priority, then max-min fair ([`super::fill`]); a car that takes less
+//!    than it is offered is capped near what it takes, so the rest goes to others.
+//! 4. Increases are ramped and ignored below the hysteresis; cuts apply at once.
+//! 5. A charger that still draws more than its new setpoint (it has not reacted yet) is counted
+//!    at its draw: chargers that would grow into that current wait until it is free.
+
+use super::fill::{Ask, Bound, fill};
+use super::model::SiteModel;
+use crate::phase::{PerPhase, Phase};
+use std::fmt;
+
+/// One meter's reading, on grid phases.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MeterObs {
+    pub current_a: Option<PerPhase<f64>>,
+    /// Age of the reading (s); `None` = never read.
+    pub age_s: Option<f64>,
+}
+
+/// One charger as measured.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChargerObs {
+    /// It answered its last poll.
+    pub answering: bool,
+    /// A vehicle is plugged in (IEC state B, C or D).
+    pub connected: bool,
+    /// It reports a fault: it gets nothing.
+    pub faulted: bool,
+    /// Draw on the grid phases (A).
+    pub draw_a: PerPhase<f64>,
+    /// A cap from outside (A) and its source.
+    pub cap: Option<(f64, String)>,
+    /// Paused from outside, by this source.
+    pub paused_by: Option<String>,
+}
+
+/// Everything measured at the start of a cycle.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub meters: Vec<MeterObs>,
+    pub chargers: Vec<ChargerObs>,
+    /// A cap on the whole site per phase (A) and its source.
+    pub site_cap: Option<(PerPhase<f64>, String)>,
+}
+
+impl Snapshot {
+    /// The measured draw of charger `i` on the grid phases.
+    pub fn charger_draw(&self, i: usize) -> PerPhase<f64> {
+        self.chargers.get(i).map_or(PerPhase::ZERO, |c| c.draw_a)
+    }
+}
+
+/// Why a setpoint is what it is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reason {
+    /// It got all it can take.
+    Full,
+    /// A circuit phase is full.
+    Limited {
+        circuit: String,
+        phase: Phase,
+    },
+    /// Paused: its minimum did not fit, others take their turn.
+    Waiting {
+        circuit: String,
+        phase: Phase,
+    },
+    /// No vehicle.
+    Idle,
+    Faulted,
+    /// Paused from outside.
+    Paused(String),
+    /// A meter above it is stale.
+    Fallback(String),
+    /// It does not answer; counted at its last setpoint or max.
+    Lost,
+    /// Rising towards its share at the ramp rate.
+    Ramping,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Full => f.write_str("full share"),
+            Reason::Limited { circuit, phase } => write!(f, "limited by {circuit} {phase:?}"),
+            Reason::Waiting { circuit, phase } => write!(f, "waiting: {circuit} {phase:?} full"),
+            Reason::Idle => f.write_str("no vehicle"),
+            Reason::Faulted => f.write_str("faulted"),
+            Reason::Paused(s) => write!(f, "paused by {s}"),
+            Reason::Fallback(m) => write!(f, "fallback: meter {m} stale"),
+            Reason::Lost => f.write_str("not answering"),
+            Reason::Ramping => f.write_str("ramping up"),
+        }
+    }
+}
+
+/// A charger's setpoint for this cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Setpoint {
+    pub amps: f64,
+    pub reason: Reason,
+}
+
+/// The cycle's outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CyclePlan {
+    pub setpoints: Vec<Setpoint>,
+    /// The limit in force at the grid connection (after margin and site cap).
+    pub grid_limit_a: PerPhase<f64>,
+    pub grid_limit_source: String,
+    /// Some chargers are on the fallback current.
+    pub fallback: bool,
+    /// Some connected charger got less than it could take because of a limit.
+    pub curtailed: bool,
+}
+
+/// What the loop remembers from cycle to cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ControlState {
+    /// The setpoint each charger was last given (A).
+    pub setpoints: Vec<f64>,
+    /// When each charger's current turn started (s), while it charges.
+    turn_started: Vec<Option<f64>>,
+    /// Since when each charger has been waiting (s).
+    waiting_since: Vec<Option<f64>>,
+    last_s: Option<f64>,
+}
+
+impl ControlState {
+    pub fn new(model: &SiteModel) -> Self {
+        let n = model.chargers.len();
+        ControlState {
+            setpoints: vec![0.0; n],
+            turn_started: vec![None; n],
+            waiting_since: vec![None; n],
+            last_s: None,
+        }
+    }
+}
+
+#[cfg(test)]
+impl ControlState {
+    pub(crate) fn set_last(&mut self, t: f64) {
+        self.last_s = Some(t);
+    }
+}
+
+/// Headroom above its draw a charger whose car takes less than offered keeps (A).
+pub const DEMAND_HEADROOM_A: f64 = 2.0;
+
+/// Plans one cycle at time `now_s` (seconds on any monotonic clock).
+pub fn plan_cycle(
+    model: &SiteModel,
+    snap: &Snapshot,
+    state: &mut ControlState,
+    now_s: f64,
+) -> CyclePlan {
+    let s = &model.settings;
+    let n = model.chargers.len();
+    let dt = state.last_s.map_or(0.0, |t| (now_s - t).max(0.0));
+    state.last_s = Some(now_s);
+
+    // Room per circuit phase before any EV load.
+    let mut room: Vec<PerPhase<f64>> = model
+        .circuits
+        .iter()
+        .map(|c| c.limit_a.map(|l| l - s.margin_a))
+        .collect();
+    let mut grid_source = "grid".to_string();
+    if let Some((cap, source)) = &snap.site_cap {
+        if cap.0.iter().zip(room[0].0.iter()).any(|(c, r)| c < r) {
+            grid_source = source.clone();
+        }
+        room[0] = room[0].zip(*cap, f64::min);
+    }
+    let grid_limit_a = room[0];
+
+    // Stale meters: the chargers under them fall back.
+    let mut stale_above: Vec<Option<String>> = vec![None; n];
+    for (ci, c) in model.circuits.iter().enumerate() {
+        let Some(m) = c.meter else { continue };
+        let obs = snap.meters.get(m);
+        let fresh = obs.is_some_and(|o| {
+            o.current_a.is_some() && o.age_s.is_some_and(|a| a <= s.stale_after_s)
+        });
+        if !fresh {
+            for (i, ch) in model.chargers.iter().enumerate() {
+                if stale_above[i].is_none() && ch.path.contains(&ci) {
+                    stale_above[i] = Some(model.meters.get(m).cloned().unwrap_or_default());
+                }
+            }
+        }
+    }
+
+    // Measured non-EV load: meter minus the chargers' own draw under it.
+    for (ci, c) in model.circuits.iter().enumerate() {
+        let Some(reading) = c
+            .meter
+            .and_then(|m| snap.meters.get(m))
+            .and_then(|o| o.current_a)
+        else {
+            continue;
+        };
+        let mut ev = PerPhase::ZERO;
+        for (i, ch) in model.chargers.iter().enumerate() {
+            if ch.path.contains(&ci) {
+                ev = ev + snap.charger_draw(i);
+            }
+        }
+        let non_ev = reading.zip(ev, |m, e| (m - e).max(0.0));
+        // Unmetered circuits above carry it too, up to the next metered one (whose own reading
+        // already includes it).
+        room[ci] = room[ci].zip(non_ev, |r, l| r - l);
+        let mut cur = c.parent;
+        while let Some(x) = cur {
+            if model.circuits[x].meter.is_some() {
+                break;
+            }
+            room[x] = room[x].zip(non_ev, |r, l| r - l);
+            cur = model.circuits[x].parent;
+        }
+    }
+
+    // Chargers not allocated this cycle take their fixed load off the room.
+    let mut setpoints: Vec<Option<Setpoint>> = vec![None; n];
+    let mut asks = Vec::new();
+    for (i, ch) in model.chargers.iter().enumerate() {
+        let obs = snap.chargers.get(i).cloned().unwrap_or_default();
+        let fixed = |amps: f64| ch.per_phase.map(|k| k * amps).zip(obs.draw_a, f64::max);
+        let (sp, load) = if !obs.answering {
+            let counted = if s.lost_counts_max {
+                ch.max_a
+            } else {
+                state.setpoints[i]
+            };
+            (
+                Setpoint {
+                    amps: state.setpoints[i],
+                    reason: Reason::Lost,
+                },
+                fixed(counted),
+            )
+        } else if let Some(meter) = &stale_above[i] {
+            let amps = if s.fallback_a >= ch.min_a {
+                s.fallback_a.min(ch.max_a)
+            } else {
+                0.0
+            };
+            let amps = if obs.connected {
+                amps
+            } else {
+                amps.min(state.setpoints[i])
+            };
+            (
+                Setpoint {
+                    amps,
+                    reason: Reason::Fallback(meter.clone()),
+                },
+                fixed(amps),
+            )
+        } else if obs.faulted {
+            (
+                Setpoint {
+                    amps: 0.0,
+                    reason: Reason::Faulted,
+                },
+                obs.draw_a,
+            )
+        } else if let Some(src) = &obs.paused_by {
+            (
+                Setpoint {
+                    amps: 0.0,
+                    reason: Reason::Paused(src.clone()),
+                },
+                obs.draw_a,
+            )
+        } else if !obs.connected {
+            (
+                Setpoint {
+                    amps: 0.0,
+                    reason: Reason::Idle,
+                },
+                obs.draw_a,
+            )
+        } else {
+            let mut upper = ch.max_a;
+            if let Some((cap, _)) = &obs.cap {
+                upper = upper.min(*cap);
+            }
+            // A car taking clearly less than offered (after its reaction time) is capped near
+            // what it takes; it probes upwards by the headroom every cycle.
+            let draw = obs.draw_a.max_value();
+            let offered = state.setpoints[i];
+            let settled = state.turn_started[i].is_some_and(|t| now_s - t > 5.0);
+            if settled && offered > 0.0 && draw < offered - DEMAND_HEADROOM_A {
+                upper = upper.min((draw + DEMAND_HEADROOM_A).max(ch.min_a));
+            }
+            if upper + 1e-9 >= ch.min_a {
+                asks.push(Ask {
+                    charger: i,
+                    min_a: ch.min_a,
+                    upper_a: upper,
+                    priority: ch.priority,
+                    rank: 0,
+                });
+                continue;
+            }
+            (
+                Setpoint {
+                    amps: 0.0,
+                    reason: Reason::Paused("cap below minimum".into()),
+                },
+                obs.draw_a,
+            )
+        };
+        for &c in &ch.path {
+            room[c] = room[c].zip(load, |r, l| r - l);
+        }
+        setpoints[i] = Some(sp);
+    }
+
+    // Rotation order: those within their turn first, then the longest waiting, then those whose
+    // turn is over.
+    for a in &mut asks {
+        let i = a.charger;
+        let period = s.rotation_period_s.max(1.0);
+        a.rank = match (state.turn_started[i], state.waiting_since[i]) {
+            (Some(t), _) if now_s - t < period => ((now_s - t) * 1000.0) as u64,
+            (_, Some(w)) => {
+                (1u64 << 40) + (1u64 << 39).saturating_sub(((now_s - w) * 1000.0) as u64)
+            }
+            (Some(t), None) => (2u64 << 40) + ((t.max(0.0)) * 1000.0) as u64,
+            (None, None) => 1u64 << 40,
+        };
+    }
+    let grants = fill(model, &mut room.clone(), &asks);
+    let mut curtailed = false;
+    for g in grants {
+        let ch = &model.chargers[g.charger];
+        let reason = match g.bound {
+            Bound::Upper => Reason::Full,
+            Bound::Circuit(c, phase) => {
+                curtailed = true;
+                Reason::Limited {
+                    circuit: model.circuits[c].name.clone(),
+                    phase,
+                }
+            }
+            Bound::NoRoom(c, phase) => {
+                curtailed = true;
+                Reason::Waiting {
+                    circuit: model.circuits[c].name.clone(),
+                    phase,
+                }
+            }
+        };
+        let target = if g.amps + 1e-9 >= ch.min_a {
+            g.amps
+        } else {
+            0.0
+        };
+        setpoints[g.charger] = Some(Setpoint {
+            amps: target,
+            reason,
+        });
+    }
+
+    // Ramp and hysteresis, then hold back increases that would use current a charger still draws.
+    let mut out: Vec<Setpoint> = setpoints
+        .into_iter()
+        .enumerate()
+        .map(|(i, sp)| {
+            let sp = sp.unwrap_or(Setpoint {
+                amps: 0.0,
+                reason: Reason::Idle,
+            });
+            if matches!(sp.reason, Reason::Lost) {
+                return sp;
+            }
+            ramp(
+                sp,
+                state.setpoints[i],
+                model.chargers[i].min_a,
+                s.ramp_a_per_s * dt.max(0.0),
+                s.hysteresis_a,
+            )
+        })
+        .collect();
+    hold_back_increases(model, snap, &room, state, &mut out);
+
+    let fallback = out
+        .iter()
+        .any(|sp| matches!(sp.reason, Reason::Fallback(_)));
+    for (i, sp) in out.iter().enumerate() {
+        let charging = sp.amps > 0.0;
+        match (charging, state.setpoints[i] > 0.0) {
+            (true, false) => {
+                state.turn_started[i] = Some(now_s);
+                state.waiting_since[i] = None;
+            }
+            (false, _) if matches!(sp.reason, Reason::Waiting { .. }) => {
+                state.turn_started[i] = None;
+                state.waiting_since[i].get_or_insert(now_s);
+            }
+            (false, _) => {
+                state.turn_started[i] = None;
+                state.waiting_since[i] = None;
+            }
+            (true, true) => {}
+        }
+        state.setpoints[i] = sp.amps;
+    }
+    CyclePlan {
+        setpoints: out,
+        grid_limit_a,
+        grid_limit_source: grid_source,
+        fallback,
+        curtailed,
+    }
+}
+
+/// Cuts at once; increases by at most `step`, not below `min` when starting, not by less than
+/// the hysteresis.
+fn ramp(sp: Setpoint, current: f64, min: f64, step: f64, hysteresis: f64) -> Setpoint {
+    let target = sp.amps;
+    if target <= current {
+        return sp;
+    }
+    let mut next = (current + step).min(target);
+    if current <= 0.0 {
+        next = next.max(min).min(target);
+    }
+    if next - current < hysteresis && next < target {
+        return Setpoint {
+            amps: current,
+            reason: Reason::Ramping,
+        };
+    }
+    if next - current < hysteresis {
+        // The whole remaining increase is below the hysteresis: not worth a write.
+        return Setpoint {
+            amps: current,
+            reason: sp.reason,
+        };
+    }
+    let reason = if next < target {
+        Reason::Ramping
+    } else {
+        sp.reason
+    };
+    Setpoint { amps: next, reason }
+}
+
+/// Where chargers still draw more than their new setpoint, the current they have not released yet
+/// is not free: increases of others on those circuit phases are held back as far as needed.
+fn hold_back_increases(
+    model: &SiteModel,
+    snap: &Snapshot,
+    room: &[PerPhase<f64>],
+    state: &ControlState,
+    out: &mut [Setpoint],
+) {
+    // Load per circuit phase counting each allocated charger at max(setpoint, draw).
+    for _ in 0..3 {
+        let mut load: Vec<PerPhase<f64>> = vec![PerPhase::ZERO; model.circuits.len()];
+        for (i, ch) in model.chargers.iter().enumerate() {
+            if !matches!(
+                out[i].reason,
+                Reason::Full | Reason::Limited { .. } | Reason::Ramping
+            ) {
+                continue;
+            }
+            let set = ch.per_phase.map(|k| k * out[i].amps);
+            let counted = set.zip(snap.charger_draw(i), f64::max);
+            for &c in &ch.path {
+                load[c] = load[c] + counted;
+            }
+        }
+        let mut changed = false;
+        for (c, l) in load.iter().enumerate() {
+            for ph in Phase::ALL {
+                let over = l[ph] - room[c][ph];
+                if over <= 1e-6 {
+                    continue;
+                }
+                // Take it back from chargers rising on this phase, most recent increase first.
+                let mut left = over;
+                for (i, ch) in model.chargers.iter().enumerate() {
+                    if left <= 0.0 || ch.per_phase[ph] <= 0.0 || !ch.path.contains(&c) {
+                        continue;
+                    }
+                    let rise = out[i].amps - state.setpoints[i];
+                    if rise <= 0.0 {
+                        continue;
+                    }
+                    let back = rise.min(left / ch.per_phase[ph]);
+                    let mut amps = out[i].amps - back;
+                    if amps < ch.min_a {
+                        amps = state.setpoints[i].min(out[i].amps);
+                    }
+                    left -= (out[i].amps - amps) * ch.per_phase[ph];
+                    out[i].amps = amps;
+                    out[i].reason = Reason::Ramping;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! Load management (pure): the site model, one control cycle's allocation, and the rules that keep
+//! the site under its limits. No I/O: the control loop (`control.rs`) feeds it snapshots.
+
+mod cycle;
+mod fill;
+mod model;
+mod observe;
+
+pub use cycle::{
+    ChargerObs, ControlState, CyclePlan, DEMAND_HEADROOM_A, MeterObs, Reason, Setpoint, Snapshot,
+    plan_cycle,
+};
+pub use fill::{Ask, Bound, Grant, fill};
+pub use model::{ChargerNode, CircuitNode, ModelError, Settings, SiteModel};
+pub use observe::observe;
+
+#[cfg(test)]
+mod tests;

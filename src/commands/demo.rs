@@ -1,0 +1,128 @@
+//! `hubgate demo`: the built-in demo site, every device simulated and served over real Modbus
+//! TCP on loopback, run by the real controller and shown live.
+
+use super::CommandError;
+use crate::config::EnvSource;
+use crate::control::{CycleRecord, ExternalLimits};
+use crate::service::{Request, Signals};
+use crate::sim::serve::{Ports, run_clock, serve};
+use crate::sim::world::{SimOptions, SimWorld};
+use crate::site::{SiteChannels, SiteRuntime, load_site, load_site_str};
+use crate::view::{SiteView, render};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+
+/// The demo site's config, built in so `hubgate demo` needs no files.
+pub const DEMO_CONFIG: &str = include_str!("../../site-configs/demo.toml");
+
+/// Options of `hubgate demo`.
+#[derive(Debug, Clone, Default)]
+pub struct DemoOptions {
+    pub duration: Option<f64>,
+    pub json: bool,
+    pub database: Option<PathBuf>,
+    pub config: Option<PathBuf>,
+    pub seed: u64,
+}
+
+/// Runs the demo until `duration` ends or Ctrl-C.
+pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
+    let site = match &options.config {
+        Some(path) => load_site(path, &EnvSource::Process)?,
+        None => load_site_str(DEMO_CONFIG, Path::new("demo.toml"), &EnvSource::Process)?,
+    };
+    let mut config = site.loaded.config;
+    let sim = SimOptions {
+        seed: options.seed,
+        ..SimOptions::default()
+    };
+    let world = SimWorld::from_config(&config, &site.registry, sim)
+        .map_err(|e| CommandError::Other(e.to_string()))?;
+    let world = Arc::new(Mutex::new(world));
+    let servers = serve(Arc::clone(&world), &config, Ports::Free).await?;
+    servers.rewrite(&mut config);
+
+    let (db_path, temporary) = match &options.database {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("hubgate-demo-{}.db", std::process::id())),
+            true,
+        ),
+    };
+    config.storage.database = Some(db_path.clone());
+
+    let config = Arc::new(config);
+    let (view_tx, mut view_rx) = watch::channel(SiteView::default());
+    let (heartbeat_tx, _heartbeat_rx) = watch::channel(0u64);
+    let (_limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
+    let (record_tx, mut record_rx) = mpsc::channel::<CycleRecord>(1024);
+    let clock = run_clock(Arc::clone(&world), Duration::from_millis(100));
+    let runtime = SiteRuntime::start(
+        Arc::clone(&config),
+        &site.registry,
+        SiteChannels {
+            view: view_tx,
+            heartbeat: heartbeat_tx,
+            limits: limits_rx,
+            records: Some(record_tx),
+        },
+    )
+    .map_err(|e| CommandError::Other(e.to_string()))?;
+
+    let mut records = Vec::new();
+    let live = !options.json;
+    let terminal = std::io::stdout().is_terminal();
+    let mut signals = Signals::install()?;
+    let deadline = options
+        .duration
+        .map(|s| tokio::time::Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    loop {
+        let until_end = async {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = until_end => break,
+            r = signals.next() => if r == Request::Shutdown { break },
+            Some(rec) = record_rx.recv() => records.push(rec),
+            changed = view_rx.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                if live {
+                    let text = render(&view_rx.borrow_and_update());
+                    let mut out = std::io::stdout().lock();
+                    if terminal {
+                        // Clear the screen and draw from the top left.
+                        let _ = write!(out, "\x1b[2J\x1b[H");
+                    }
+                    let _ = writeln!(out, "{text}");
+                    let _ = out.flush();
+                }
+            }
+        }
+    }
+    runtime.stop().await;
+    while let Ok(rec) = record_rx.try_recv() {
+        records.push(rec);
+    }
+    clock.abort();
+    drop(servers);
+    if temporary {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
+        }
+    }
+    if options.json {
+        let text =
+            serde_json::to_string(&records).map_err(|e| CommandError::Other(e.to_string()))?;
+        println!("{text}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

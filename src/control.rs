@@ -1,0 +1,295 @@
+//! The control loop: one consistent snapshot of every device per cycle -> allocation -> setpoints
+//! to the charger tasks -> the site view. It owns the site's control state; everything it decides
+//! comes from the pure allocator in [`crate::balance`].
+//!
+//! A cycle runs every `[control] cycle_ms`, and at once when the grid meter reports a reading
+//! over the limit, so a surge is cut without waiting for the next tick.
+
+use crate::balance::{self, ControlState, CyclePlan, SiteModel};
+use crate::config::SiteConfig;
+use crate::device::{DeviceHandle, DeviceState};
+use crate::driver::IecState;
+pub use crate::limits::ExternalLimits;
+use crate::phase::{PerPhase, Phase};
+use crate::view::{ChargerView, MeterView, SiteView};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{debug, info, warn};
+
+/// One cycle as the `--json` record of the demo keeps it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CycleRecord {
+    pub cycle: u64,
+    /// Seconds since the loop started.
+    pub t_s: f64,
+    pub grid_current_a: Option<PerPhase<f64>>,
+    pub grid_limit_a: PerPhase<f64>,
+    pub chargers: Vec<ChargerRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChargerRecord {
+    pub name: String,
+    pub setpoint_a: f64,
+    /// Draw per grid phase (A).
+    pub draw_a: PerPhase<f64>,
+}
+
+/// What the loop talks to.
+pub struct LoopIo {
+    pub view: watch::Sender<SiteView>,
+    /// Advanced every cycle; the systemd watchdog pings only while it moves.
+    pub heartbeat: watch::Sender<u64>,
+    pub limits: watch::Receiver<ExternalLimits>,
+    /// Every cycle's record, when someone keeps them (the demo's `--json`).
+    pub records: Option<mpsc::Sender<CycleRecord>>,
+    /// True asks the loop to end.
+    pub stop: watch::Receiver<bool>,
+}
+
+/// The devices the loop reads and drives, in config order.
+pub struct Devices {
+    pub chargers: Vec<DeviceHandle>,
+    pub meters: Vec<DeviceHandle>,
+}
+
+/// Runs the loop until `io.stop` turns true. Returns the devices so the caller can stop them.
+pub async fn run(
+    config: Arc<SiteConfig>,
+    model: SiteModel,
+    devices: Devices,
+    mut io: LoopIo,
+) -> Devices {
+    let period = Duration::from_millis(config.control.cycle_ms.max(50));
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut state = ControlState::new(&model);
+    let started = Instant::now();
+    let mut cycle: u64 = 0;
+    let grid_meter = config
+        .site
+        .grid_meter
+        .as_ref()
+        .and_then(|g| config.meters.iter().position(|m| &m.name == g));
+    let mut grid_rx = grid_meter.map(|i| devices.meters[i].state.clone());
+    let mut last_run = Instant::now() - period;
+    info!(
+        chargers = devices.chargers.len(),
+        meters = devices.meters.len(),
+        period_ms = period.as_millis() as u64,
+        "control loop running"
+    );
+
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = async {
+                match grid_rx.as_mut() {
+                    Some(rx) => rx.changed().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                if changed.is_err() {
+                    grid_rx = None;
+                    continue;
+                }
+                // A fresh grid reading: run now only if it shows an overload and the last cycle
+                // is not too recent (the chargers need a moment to follow a cut).
+                let over = grid_rx.as_ref().is_some_and(|rx| over_limit(&config, &rx.borrow()));
+                if !over || last_run.elapsed() < period / 4 {
+                    continue;
+                }
+                debug!("grid reading over the limit: cycle early");
+            }
+            _ = io.stop.changed() => {
+                if *io.stop.borrow() {
+                    break;
+                }
+                continue;
+            }
+        }
+        last_run = Instant::now();
+        cycle += 1;
+        let now = Instant::now();
+        let chargers: Vec<DeviceState> = devices
+            .chargers
+            .iter()
+            .map(|d| d.state.borrow().clone())
+            .collect();
+        let meters: Vec<DeviceState> = devices
+            .meters
+            .iter()
+            .map(|d| d.state.borrow().clone())
+            .collect();
+        let limits = io.limits.borrow().clone();
+        let snapshot = balance::observe(&config, &chargers, &meters, &limits, now);
+        let plan = balance::plan_cycle(
+            &model,
+            &snapshot,
+            &mut state,
+            now.duration_since(started).as_secs_f64(),
+        );
+        for (handle, sp) in devices.chargers.iter().zip(&plan.setpoints) {
+            let amps = sp.amps;
+            handle.setpoint.send_if_modified(|cur| {
+                let changed = cur.is_none_or(|c| (c - amps).abs() > 1e-6);
+                if changed {
+                    *cur = Some(amps);
+                }
+                changed
+            });
+        }
+        let view = build_view(&config, cycle, &chargers, &meters, &snapshot, &plan, now);
+        if let Some(tx) = &io.records {
+            let record = CycleRecord {
+                cycle,
+                t_s: now.duration_since(started).as_secs_f64(),
+                grid_current_a: view.grid_current_a,
+                grid_limit_a: view.grid_limit_a,
+                chargers: view
+                    .chargers
+                    .iter()
+                    .map(|c| ChargerRecord {
+                        name: c.name.clone(),
+                        setpoint_a: c.setpoint_a,
+                        draw_a: c.draw_a,
+                    })
+                    .collect(),
+            };
+            if tx.try_send(record).is_err() {
+                warn!("cycle record dropped: nobody is keeping up");
+            }
+        }
+        io.view.send_replace(view);
+        io.heartbeat.send_replace(cycle);
+    }
+    devices
+}
+
+/// True when a grid meter state shows a phase above the grid limit (less the margin).
+fn over_limit(config: &SiteConfig, state: &DeviceState) -> bool {
+    let Some(r) = &state.reading else {
+        return false;
+    };
+    let limit = config.site.grid_limit_a.0;
+    let margin = config.site.safety_margin_a;
+    r.currents_a
+        .0
+        .iter()
+        .zip(limit.0.iter())
+        .any(|(i, l)| i.is_some_and(|i| i > l - margin))
+}
+
+fn iec_letter(s: IecState) -> char {
+    match s {
+        IecState::A => 'A',
+        IecState::B => 'B',
+        IecState::C => 'C',
+        IecState::D => 'D',
+        IecState::E => 'E',
+        IecState::F => 'F',
+    }
+}
+
+fn build_view(
+    config: &SiteConfig,
+    cycle: u64,
+    chargers: &[DeviceState],
+    meters: &[DeviceState],
+    snapshot: &balance::Snapshot,
+    plan: &CyclePlan,
+    now: Instant,
+) -> SiteView {
+    let stale = Duration::from_secs_f64(config.control.meter_stale_s.max(0.1));
+    let meter_views: Vec<MeterView> = config
+        .meters
+        .iter()
+        .zip(meters)
+        .map(|(m, s)| MeterView {
+            name: m.name.clone(),
+            current_a: s
+                .reading
+                .as_ref()
+                .map(|r| to_grid(&m.wiring, &r.currents_a)),
+            stale: s.age(now).is_none_or(|a| a > stale),
+        })
+        .collect();
+    let grid_current_a = config.site.grid_meter.as_ref().and_then(|g| {
+        meter_views
+            .iter()
+            .find(|m| &m.name == g && !m.stale)
+            .and_then(|m| m.current_a)
+    });
+    let v = config.site.nominal_voltage_v;
+    let charger_views: Vec<ChargerView> = config
+        .chargers
+        .iter()
+        .zip(chargers)
+        .zip(&plan.setpoints)
+        .enumerate()
+        .map(|(i, ((c, s), sp))| {
+            let reading = s.reading.as_ref();
+            let ch = reading.and_then(|r| r.charger.as_ref());
+            let draw = snapshot.charger_draw(i);
+            ChargerView {
+                name: c.name.clone(),
+                connector: c.connector,
+                status: if s.answering() {
+                    ch.and_then(|c| c.ocpp)
+                        .map(|o| o.as_str().to_string())
+                        .unwrap_or_else(|| "Unknown".into())
+                } else {
+                    "Unreachable".into()
+                },
+                iec_state: ch.and_then(|c| c.iec).map(iec_letter),
+                reachable: s.answering(),
+                setpoint_a: sp.amps,
+                draw_a: draw,
+                power_w: reading
+                    .and_then(|r| r.power_w)
+                    .unwrap_or_else(|| draw.sum() * v),
+                session_energy_wh: ch.and_then(|c| c.session_energy_wh).unwrap_or(0.0),
+                reason: sp.reason.to_string(),
+            }
+        })
+        .collect();
+    let total_power_w = match grid_current_a {
+        Some(g) => g.sum() * v,
+        None => charger_views.iter().map(|c| c.power_w).sum(),
+    };
+    SiteView {
+        site_id: config.site.id.clone(),
+        site_name: config.site.name.clone(),
+        cycle,
+        at_ms: unix_ms(),
+        grid_current_a,
+        grid_limit_a: plan.grid_limit_a,
+        limit_source: plan.grid_limit_source.clone(),
+        fallback: plan.fallback,
+        total_power_w,
+        chargers: charger_views,
+        meters: meter_views,
+        uplink: None,
+    }
+}
+
+/// A device's per-phase values on the grid phases it is wired to.
+pub fn to_grid(wiring: &[Phase], device: &PerPhase<Option<f64>>) -> PerPhase<f64> {
+    let mut out = PerPhase::ZERO;
+    for (i, p) in wiring.iter().enumerate() {
+        if let Some(Some(x)) = device.0.get(i) {
+            out.0[*p as usize] += x;
+        }
+    }
+    out
+}
+
+fn unix_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,176 @@
+//! `hubgate run`: the daemon as systemd runs it.
+//!
+//! Start: load and check the config (a bad config exits non-zero with every problem), open the
+//! database, start the site, serve the status socket, tell systemd READY=1. Then:
+//! - the watchdog is pinged only while the control loop cycles;
+//! - SIGHUP re-reads the config: a config with problems is reported and the running one kept; a
+//!   good one replaces the running site;
+//! - SIGTERM/SIGINT: STOPPING=1, the site is stopped cleanly, exit 0.
+
+use crate::config::{EnvSource, SiteConfig};
+use crate::control::ExternalLimits;
+use crate::driver::Registry;
+use crate::service::{Notifier, Request, Signals, init_logging, watchdog};
+use crate::site::{SiteChannels, SiteLoadError, SiteRuntime, StartError, load_site};
+use crate::status;
+use crate::view::SiteView;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+use tracing::{error, info, warn};
+
+/// Why the daemon could not start (or had to stop).
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error("{0}")]
+    Load(#[from] SiteLoadError),
+    #[error("{0}")]
+    Start(#[from] StartError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// What stays up across reloads.
+struct Shared {
+    view: watch::Sender<SiteView>,
+    heartbeat: watch::Sender<u64>,
+    limits: watch::Receiver<ExternalLimits>,
+}
+
+/// Runs the daemon with the config at `path` until SIGTERM/SIGINT.
+pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
+    let site = load_site(&path, &EnvSource::Process)?;
+    let log = init_logging(&site.loaded.config.log.level);
+    let notifier = Notifier;
+    let config = Arc::new(site.loaded.config);
+    info!(config = %path.display(), "{}", config.summary());
+    for (key, var) in &site.loaded.env_overrides {
+        info!(key = %key, variable = %var, "set from the environment");
+    }
+
+    let (view_tx, view_rx) = watch::channel(SiteView::default());
+    let (heartbeat_tx, heartbeat_rx) = watch::channel(0u64);
+    let (_limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
+    let shared = Shared {
+        view: view_tx,
+        heartbeat: heartbeat_tx,
+        limits: limits_rx,
+    };
+
+    let socket = status::default_socket_path(std::env::var("RUNTIME_DIRECTORY").ok().as_deref());
+    let status_task = {
+        let socket = socket.clone();
+        tokio::spawn(async move {
+            if let Err(e) = status::serve(&socket, view_rx).await {
+                warn!(socket = %socket.display(), error = %e, "status socket unavailable");
+            }
+        })
+    };
+
+    let mut signals = Signals::install()?;
+    let mut runtime = start(&config, &site.registry, &shared)?;
+    if let Some(interval) = notifier.watchdog_interval() {
+        tokio::spawn(watchdog(notifier, interval, heartbeat_rx));
+    }
+    notifier.ready(&config.summary());
+    let mut current = config;
+
+    loop {
+        match signals.next().await {
+            Request::Shutdown => break,
+            Request::Reload => {
+                notifier.reloading();
+                match reload(&path, &current, runtime, &shared).await {
+                    (next_runtime, Ok(next)) => {
+                        log.set_level(&next.log.level);
+                        runtime = next_runtime;
+                        current = next;
+                        notifier.ready(&current.summary());
+                    }
+                    (old_runtime, Err(message)) => {
+                        runtime = old_runtime;
+                        notifier.ready(&format!(
+                            "config reload failed, running the previous one: {message}"
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    info!("stopping");
+    notifier.stopping();
+    runtime.stop().await;
+    status_task.abort();
+    let _ = std::fs::remove_file(&socket);
+    info!("stopped");
+    Ok(())
+}
+
+fn start(
+    config: &Arc<SiteConfig>,
+    registry: &Registry,
+    shared: &Shared,
+) -> Result<SiteRuntime, StartError> {
+    SiteRuntime::start(
+        Arc::clone(config),
+        registry,
+        SiteChannels {
+            view: shared.view.clone(),
+            heartbeat: shared.heartbeat.clone(),
+            limits: shared.limits.clone(),
+            records: None,
+        },
+    )
+}
+
+/// Re-reads the config. On any problem the running site is kept and the problem returned.
+async fn reload(
+    path: &Path,
+    current: &Arc<SiteConfig>,
+    runtime: SiteRuntime,
+    shared: &Shared,
+) -> (SiteRuntime, Result<Arc<SiteConfig>, String>) {
+    let site = match load_site(path, &EnvSource::Process) {
+        Ok(site) => site,
+        Err(e) => {
+            let problems = match &e {
+                SiteLoadError::Config(c) => c.problems().iter().map(|p| p.to_string()).collect(),
+                other => vec![other.to_string()],
+            };
+            for p in &problems {
+                error!(config = %path.display(), "reload refused: {p}");
+            }
+            return (
+                runtime,
+                Err(format!(
+                    "{} problem(s), first: {}",
+                    problems.len(),
+                    problems.first().cloned().unwrap_or_default()
+                )),
+            );
+        }
+    };
+    let next = Arc::new(site.loaded.config);
+    if next.storage != current.storage {
+        warn!("[storage] changes take effect at the next restart");
+    }
+    runtime.stop().await;
+    match start(&next, &site.registry, shared) {
+        Ok(rt) => {
+            info!("config reloaded: {}", next.summary());
+            (rt, Ok(next))
+        }
+        Err(e) => {
+            error!(error = %e, "the new config could not be started; restarting the previous one");
+            match start(current, &site.registry, shared) {
+                Ok(rt) => (rt, Err(e.to_string())),
+                Err(e2) => {
+                    // Both failed: nothing sensible is left to run. Exit so systemd restarts us.
+                    error!(error = %e2, "the previous config cannot be restarted either");
+                    std::process::exit(1);
+                }
+            }
+        }
+    }
+}

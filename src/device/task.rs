@@ -1,0 +1,263 @@
+//! The task that owns one device: polls it, publishes what it read, writes what it is told.
+
+use super::poll::{PollError, poll_device};
+use crate::driver::{DeviceReading, Driver, RegisterWrite, WriteFunction};
+use crate::modbus::{BusError, BusHandle};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, MissedTickBehavior};
+use tracing::{Instrument, debug, info, info_span, warn};
+
+/// A charger or a meter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Meter,
+    Charger,
+}
+
+/// What a device task needs to know about its device.
+#[derive(Debug, Clone)]
+pub struct DeviceSpec {
+    /// The name in the site config.
+    pub name: String,
+    pub role: Role,
+    pub unit: u8,
+    pub driver: Arc<Driver>,
+    /// How often it is read.
+    pub poll_period: Duration,
+    /// Chargers: the device's phase count and the nominal voltage, for chargers set in W.
+    pub phases: u8,
+    pub nominal_voltage_v: f64,
+    /// Chargers: the current the charger falls back to by itself when hubgate stops writing
+    /// (written at start when the driver has a failsafe register).
+    pub failsafe_current_a: Option<f64>,
+}
+
+/// What the task publishes after every poll and write.
+#[derive(Debug, Clone, Default)]
+pub struct DeviceState {
+    /// The last good reading and when it was taken.
+    pub reading: Option<DeviceReading>,
+    pub read_at: Option<Instant>,
+    /// Polls failed in a row since the last good one.
+    pub failures: u32,
+    /// Why the last poll failed, while it does.
+    pub error: Option<String>,
+    /// Chargers: the last setpoint the charger acknowledged, and when.
+    pub written_a: Option<f64>,
+    pub written_at: Option<Instant>,
+    /// Chargers: why the last write failed, while it does.
+    pub write_error: Option<String>,
+    /// Requests and writes the task made, for the status view.
+    pub writes: u64,
+}
+
+impl DeviceState {
+    /// True when the device answered its last poll.
+    pub fn answering(&self) -> bool {
+        self.failures == 0 && self.read_at.is_some()
+    }
+
+    /// Age of the last good reading at `now`.
+    pub fn age(&self, now: Instant) -> Option<Duration> {
+        self.read_at.map(|t| now.saturating_duration_since(t))
+    }
+}
+
+/// The control loop's side of a device task.
+#[derive(Debug)]
+pub struct DeviceHandle {
+    pub name: String,
+    pub role: Role,
+    /// Latest state; `borrow()` it for a snapshot.
+    pub state: watch::Receiver<DeviceState>,
+    /// Chargers: the setpoint to hold (A; 0 pauses). `None` until the control loop decides.
+    pub setpoint: watch::Sender<Option<f64>>,
+    task: JoinHandle<()>,
+}
+
+impl DeviceHandle {
+    /// Stops the task (the charger keeps its last setpoint and falls to its own failsafe when the
+    /// keep-alive stops).
+    pub async fn stop(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+/// Starts the task for one device on `bus`.
+pub fn spawn(spec: DeviceSpec, bus: BusHandle) -> DeviceHandle {
+    let (state_tx, state_rx) = watch::channel(DeviceState::default());
+    let (setpoint_tx, setpoint_rx) = watch::channel(None);
+    let name = spec.name.clone();
+    let role = spec.role;
+    let span = info_span!("device", device = %spec.name, bus = %bus.name(), unit = spec.unit);
+    let task = tokio::spawn(run(spec, bus, state_tx, setpoint_rx).instrument(span));
+    DeviceHandle {
+        name,
+        role,
+        state: state_rx,
+        setpoint: setpoint_tx,
+        task,
+    }
+}
+
+async fn run(
+    spec: DeviceSpec,
+    bus: BusHandle,
+    state: watch::Sender<DeviceState>,
+    mut setpoint: watch::Receiver<Option<f64>>,
+) {
+    let mut poll = tokio::time::interval(spec.poll_period);
+    poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let keepalive = match spec.role {
+        Role::Charger => spec.driver.keepalive(),
+        Role::Meter => None,
+    };
+    // Tick at the keep-alive period, or never.
+    let ka_period = keepalive
+        .as_ref()
+        .map(|k| k.period)
+        .unwrap_or(Duration::from_secs(3600));
+    let mut ka_tick = tokio::time::interval_at(Instant::now() + ka_period, ka_period);
+    ka_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let mut failsafe_done = spec.role != Role::Charger || spec.failsafe_current_a.is_none();
+    let mut last_write: Option<Instant> = None;
+
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {
+                let result = poll_device(&bus, spec.unit, &spec.driver).await;
+                let answered = result.is_ok();
+                publish_poll(&state, result);
+                if answered && !failsafe_done {
+                    failsafe_done = write_failsafe(&spec, &bus).await;
+                }
+            }
+            changed = setpoint.changed(), if spec.role == Role::Charger => {
+                if changed.is_err() {
+                    return; // the control loop is gone
+                }
+                let wanted = *setpoint.borrow_and_update();
+                if let Some(amps) = wanted {
+                    let same = state.borrow().written_a.is_some_and(|w| (w - amps).abs() < 0.05);
+                    if !same && write_setpoint(&spec, &bus, &state, amps).await {
+                        last_write = Some(Instant::now());
+                    }
+                }
+            }
+            _ = ka_tick.tick(), if keepalive.is_some() => {
+                let Some(ka) = &keepalive else { continue };
+                let due = last_write.is_none_or(|t| t.elapsed() + ka_period / 10 >= ka.period);
+                if !due {
+                    continue;
+                }
+                let wanted = *setpoint.borrow();
+                let ok = if ka.rewrite_setpoint {
+                    match wanted {
+                        Some(amps) => write_setpoint(&spec, &bus, &state, amps).await,
+                        None => true,
+                    }
+                } else {
+                    write_all(&bus, spec.unit, &ka.writes).await.is_ok()
+                };
+                if ok {
+                    last_write = Some(Instant::now());
+                }
+            }
+        }
+    }
+}
+
+fn publish_poll(state: &watch::Sender<DeviceState>, result: Result<DeviceReading, PollError>) {
+    state.send_modify(|s| match result {
+        Ok(reading) => {
+            if s.failures > 0 {
+                info!(after = s.failures, "device answers again");
+            }
+            s.reading = Some(reading);
+            s.read_at = Some(Instant::now());
+            s.failures = 0;
+            s.error = None;
+        }
+        Err(e) => {
+            if s.failures == 0 {
+                warn!(error = %e, "device poll failed");
+            } else {
+                debug!(error = %e, failures = s.failures + 1, "device poll failed again");
+            }
+            s.failures = s.failures.saturating_add(1);
+            s.error = Some(e.to_string());
+        }
+    });
+}
+
+async fn write_setpoint(
+    spec: &DeviceSpec,
+    bus: &BusHandle,
+    state: &watch::Sender<DeviceState>,
+    amps: f64,
+) -> bool {
+    let writes = spec
+        .driver
+        .setpoint_writes(amps, spec.nominal_voltage_v, spec.phases);
+    let result = write_all(bus, spec.unit, &writes).await;
+    let ok = result.is_ok();
+    state.send_modify(|s| {
+        s.writes += writes.len() as u64;
+        match result {
+            Ok(()) => {
+                debug!(setpoint_a = amps, "setpoint written");
+                s.written_a = Some(amps);
+                s.written_at = Some(Instant::now());
+                s.write_error = None;
+            }
+            Err(e) => {
+                if s.write_error.is_none() {
+                    warn!(setpoint_a = amps, error = %e, "setpoint write failed");
+                }
+                s.write_error = Some(e.to_string());
+            }
+        }
+    });
+    ok
+}
+
+/// Sets the charger's own failsafe (current and timeout). Returns true when done (or refused
+/// for good: a charger that rejects the registers is not asked again).
+async fn write_failsafe(spec: &DeviceSpec, bus: &BusHandle) -> bool {
+    let Some(current) = spec.failsafe_current_a else {
+        return true;
+    };
+    let writes = spec.driver.failsafe_writes(current);
+    match write_all(bus, spec.unit, &writes).await {
+        Ok(()) => {
+            if !writes.is_empty() {
+                info!(failsafe_a = current, "charger failsafe set");
+            }
+            true
+        }
+        Err(e) if e.is_device_answer() => {
+            warn!(error = %e, "charger refused its failsafe settings");
+            true
+        }
+        Err(_) => false,
+    }
+}
+
+/// Performs `writes` in order, stopping at the first failure.
+pub async fn write_all(
+    bus: &BusHandle,
+    unit: u8,
+    writes: &[RegisterWrite],
+) -> Result<(), BusError> {
+    for w in writes {
+        match (w.function, w.values.as_slice()) {
+            (WriteFunction::Single, [value]) => bus.write_single(unit, w.address, *value).await?,
+            _ => bus.write_multiple(unit, w.address, &w.values).await?,
+        }
+    }
+    Ok(())
+}

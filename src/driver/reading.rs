@@ -1,0 +1,218 @@
+//! What one poll of a device says, decoded (pure).
+
+use super::codec::{Raw, decode_raw};
+use super::model::Driver;
+use super::plan::ReadBlock;
+use crate::phase::PerPhase;
+use serde::{Deserialize, Serialize};
+
+/// IEC 61851-1 control pilot state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum IecState {
+    /// No vehicle.
+    A,
+    /// Vehicle connected, not charging.
+    B,
+    /// Charging.
+    C,
+    /// Charging, ventilation required.
+    D,
+    /// No power / short circuit.
+    E,
+    /// EVSE fault.
+    F,
+}
+
+impl IecState {
+    /// A vehicle is plugged in.
+    pub fn connected(self) -> bool {
+        matches!(self, IecState::B | IecState::C | IecState::D)
+    }
+
+    pub fn letter(self) -> char {
+        match self {
+            IecState::A => 'A',
+            IecState::B => 'B',
+            IecState::C => 'C',
+            IecState::D => 'D',
+            IecState::E => 'E',
+            IecState::F => 'F',
+        }
+    }
+}
+
+/// OCPP 1.6 ChargePointStatus, spelled as OCPP spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ConnectorStatus {
+    Available,
+    Preparing,
+    Charging,
+    SuspendedEVSE,
+    SuspendedEV,
+    Finishing,
+    Reserved,
+    Unavailable,
+    Faulted,
+}
+
+impl ConnectorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectorStatus::Available => "Available",
+            ConnectorStatus::Preparing => "Preparing",
+            ConnectorStatus::Charging => "Charging",
+            ConnectorStatus::SuspendedEVSE => "SuspendedEVSE",
+            ConnectorStatus::SuspendedEV => "SuspendedEV",
+            ConnectorStatus::Finishing => "Finishing",
+            ConnectorStatus::Reserved => "Reserved",
+            ConnectorStatus::Unavailable => "Unavailable",
+            ConnectorStatus::Faulted => "Faulted",
+        }
+    }
+}
+
+/// A charger's own view, beyond what meters measure too.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ChargerReading {
+    pub status_raw: Option<i128>,
+    /// `None` when the raw status is not in the driver's table.
+    pub iec: Option<IecState>,
+    pub ocpp: Option<ConnectorStatus>,
+    pub error_code: Option<i128>,
+    /// The status maps to IEC E/F or OCPP Faulted, or an error code other than "no error".
+    pub faulted: bool,
+    pub session_energy_wh: Option<f64>,
+    pub current_limit_a: Option<f64>,
+    pub max_current_a: Option<f64>,
+    pub cable_max_current_a: Option<f64>,
+    pub phases_in_use: Option<f64>,
+    pub id_tag: Option<String>,
+    pub serial_number: Option<String>,
+    pub firmware_version: Option<String>,
+}
+
+/// Everything decoded from one poll; per-phase values in the device's own phase order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceReading {
+    pub currents_a: PerPhase<Option<f64>>,
+    pub voltages_v: PerPhase<Option<f64>>,
+    pub powers_w: PerPhase<Option<f64>>,
+    pub power_w: Option<f64>,
+    pub energy_import_wh: Option<f64>,
+    pub energy_export_wh: Option<f64>,
+    pub frequency_hz: Option<f64>,
+    pub charger: Option<ChargerReading>,
+}
+
+/// A decoded value: a number in canonical units or a text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Number(f64),
+    Text(String),
+}
+
+impl Driver {
+    /// The value `name` from the blocks read, or `None` when it was not read, is marked "not
+    /// available", or is not a finite number.
+    pub fn value(&self, name: &str, blocks: &[(ReadBlock, Vec<u16>)]) -> Option<Value> {
+        let v = self.file.values.get(name)?;
+        let kind = self.value_kind(v);
+        let width = v.ty.width(v.registers.unwrap_or(0));
+        let (block, words) = blocks.iter().find(|(b, w)| {
+            b.kind == kind
+                && b.address <= v.address
+                && u32::from(v.address) + u32::from(width) <= u32::from(b.address) + w.len() as u32
+        })?;
+        let start = usize::from(v.address - block.address);
+        let raw = decode_raw(
+            &words[start..start + usize::from(width)],
+            v.ty,
+            self.value_order(v),
+        )?;
+        match raw {
+            Raw::Text(t) => Some(Value::Text(t)),
+            Raw::Int(i) => {
+                if v.not_available == Some(i) {
+                    return None;
+                }
+                Some(Value::Number(i as f64 * v.scale * v.unit.factor()))
+            }
+            Raw::Float(f) => {
+                if !f.is_finite() || v.not_available.is_some_and(|na| na as f64 == f) {
+                    return None;
+                }
+                Some(Value::Number(f * v.scale * v.unit.factor()))
+            }
+        }
+    }
+
+    /// The raw integer of `name` (status and error codes), unscaled.
+    pub fn raw_int(&self, name: &str, blocks: &[(ReadBlock, Vec<u16>)]) -> Option<i128> {
+        let v = self.file.values.get(name)?;
+        match self.value(name, blocks)? {
+            Value::Number(n) => Some((n / (v.scale * v.unit.factor())).round() as i128),
+            Value::Text(_) => None,
+        }
+    }
+
+    fn number(&self, name: &str, blocks: &[(ReadBlock, Vec<u16>)]) -> Option<f64> {
+        match self.value(name, blocks)? {
+            Value::Number(n) => Some(n),
+            Value::Text(_) => None,
+        }
+    }
+
+    fn text(&self, name: &str, blocks: &[(ReadBlock, Vec<u16>)]) -> Option<String> {
+        match self.value(name, blocks)? {
+            Value::Text(t) if !t.is_empty() => Some(t),
+            _ => None,
+        }
+    }
+
+    /// Decodes the blocks of one poll. A block that is missing leaves its values `None`.
+    pub fn decode(&self, blocks: &[(ReadBlock, Vec<u16>)]) -> DeviceReading {
+        let n = |name: &str| self.number(name, blocks);
+        let phases = |prefix: &str| {
+            PerPhase([
+                n(&format!("{prefix}_l1")),
+                n(&format!("{prefix}_l2")),
+                n(&format!("{prefix}_l3")),
+            ])
+        };
+        let charger = self.file.charger.as_ref().map(|spec| {
+            let status_raw = self.raw_int("status", blocks);
+            let mapping = status_raw.and_then(|raw| spec.states.iter().find(|s| s.raw == raw));
+            let error_code = self.raw_int("error_code", blocks);
+            let iec = mapping.map(|m| m.iec);
+            let ocpp = mapping.map(|m| m.ocpp);
+            let faulted = matches!(iec, Some(IecState::E | IecState::F))
+                || ocpp == Some(ConnectorStatus::Faulted)
+                || error_code.is_some_and(|e| e != spec.no_error);
+            ChargerReading {
+                status_raw,
+                iec,
+                ocpp,
+                error_code,
+                faulted,
+                session_energy_wh: n("session_energy"),
+                current_limit_a: n("current_limit"),
+                max_current_a: n("max_current"),
+                cable_max_current_a: n("cable_max_current"),
+                phases_in_use: n("phases_in_use"),
+                id_tag: self.text("id_tag", blocks),
+                serial_number: self.text("serial_number", blocks),
+                firmware_version: self.text("firmware_version", blocks),
+            }
+        });
+        DeviceReading {
+            currents_a: phases("current"),
+            voltages_v: phases("voltage"),
+            powers_w: phases("power"),
+            power_w: n("power"),
+            energy_import_wh: n("energy_import"),
+            energy_export_wh: n("energy_export"),
+            frequency_hz: n("frequency"),
+            charger,
+        }
+    }
+}

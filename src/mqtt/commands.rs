@@ -1,0 +1,295 @@
+//! Commands over MQTT (pure): an external site limit with an expiry, and pausing or resuming a
+//! charger. Every command is validated; a refused one changes nothing and is answered with the
+//! reason.
+
+use crate::limits::SourceLimits;
+use crate::phase::PerPhase;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Longest expiry an external limit may ask for (s): a limit must lapse by itself.
+pub const MAX_EXPIRY_S: f64 = 86_400.0;
+
+/// A validated command.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Cap the site per phase until `expires_in_s` from now.
+    SetLimit {
+        limit_a: PerPhase<f64>,
+        expires_in_s: f64,
+    },
+    /// Remove the external limit.
+    ClearLimit,
+    Pause {
+        charger: String,
+    },
+    Resume {
+        charger: String,
+    },
+}
+
+/// The answer published on `cmd/response`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Response {
+    /// The `id` the command carried, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The command topic's last segments, e.g. `limit` or `charger/cp-1`.
+    pub command: String,
+    pub accepted: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// What the site allows: the grid limit caps the external limit; charger names must exist.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Bounds {
+    pub grid_limit_a: PerPhase<f64>,
+    pub chargers: Vec<String>,
+}
+
+/// Parses and validates a command from its topic (below `<prefix>/cmd/`) and payload.
+/// Returns the command, or the reason it is refused; the payload's `id` either way.
+pub fn parse(
+    subtopic: &str,
+    payload: &[u8],
+    bounds: &Bounds,
+) -> (Option<String>, Result<Command, String>) {
+    let value: Value = match serde_json::from_slice(payload) {
+        Ok(v) => v,
+        Err(e) => return (None, Err(format!("payload is not JSON: {e}"))),
+    };
+    let Value::Object(map) = value else {
+        return (None, Err("payload must be a JSON object".into()));
+    };
+    let id = match map.get("id") {
+        None => None,
+        Some(Value::String(s)) if s.len() <= 64 => Some(s.clone()),
+        Some(_) => {
+            return (
+                None,
+                Err("`id` must be a string of at most 64 characters".into()),
+            );
+        }
+    };
+    let result = match subtopic.split('/').collect::<Vec<_>>().as_slice() {
+        ["limit"] => parse_limit(&map, bounds),
+        ["charger", name] => parse_charger(name, &map, bounds),
+        _ => Err(format!(
+            "unknown command topic `{subtopic}`: use `limit` or `charger/<name>`"
+        )),
+    };
+    (id, result)
+}
+
+fn unknown_keys(map: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), String> {
+    match map.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(format!(
+            "unknown field `{k}`; allowed: {}",
+            allowed.join(", ")
+        )),
+        None => Ok(()),
+    }
+}
+
+fn parse_limit(map: &serde_json::Map<String, Value>, bounds: &Bounds) -> Result<Command, String> {
+    unknown_keys(map, &["id", "limit_a", "expires_in_s"])?;
+    let limit = match map.get("limit_a") {
+        None => {
+            return Err("`limit_a` is required (a number, [L1, L2, L3], or null to clear)".into());
+        }
+        Some(Value::Null) => return Ok(Command::ClearLimit),
+        Some(Value::Number(n)) => PerPhase::splat(n.as_f64().unwrap_or(f64::NAN)),
+        Some(Value::Array(a)) if a.len() == 3 => {
+            let mut out = [0.0; 3];
+            for (slot, v) in out.iter_mut().zip(a) {
+                *slot = v.as_f64().ok_or("`limit_a` entries must be numbers")?;
+            }
+            PerPhase(out)
+        }
+        Some(_) => return Err("`limit_a` must be a number, [L1, L2, L3] or null".into()),
+    };
+    for (i, (l, g)) in limit.0.iter().zip(bounds.grid_limit_a.0.iter()).enumerate() {
+        if !l.is_finite() || *l < 0.0 {
+            return Err(format!(
+                "L{} limit {l} A must be a number of 0 A or more",
+                i + 1
+            ));
+        }
+        if l > g {
+            return Err(format!(
+                "L{} limit {l} A is above the grid limit {g} A; an external limit can only lower it",
+                i + 1
+            ));
+        }
+    }
+    let expires = match map.get("expires_in_s") {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(_) => return Err("`expires_in_s` must be a number of seconds".into()),
+        None => {
+            return Err("`expires_in_s` is required: an external limit lapses by itself".into());
+        }
+    };
+    if !(expires > 0.0 && expires <= MAX_EXPIRY_S) {
+        return Err(format!(
+            "`expires_in_s` must be above 0 and at most {MAX_EXPIRY_S}"
+        ));
+    }
+    Ok(Command::SetLimit {
+        limit_a: limit,
+        expires_in_s: expires,
+    })
+}
+
+fn parse_charger(
+    name: &str,
+    map: &serde_json::Map<String, Value>,
+    bounds: &Bounds,
+) -> Result<Command, String> {
+    unknown_keys(map, &["id", "action"])?;
+    if !bounds.chargers.iter().any(|c| c == name) {
+        return Err(format!("no charger named `{name}`"));
+    }
+    match map.get("action").and_then(Value::as_str) {
+        Some("pause") => Ok(Command::Pause {
+            charger: name.into(),
+        }),
+        Some("resume") => Ok(Command::Resume {
+            charger: name.into(),
+        }),
+        _ => Err("`action` must be \"pause\" or \"resume\"".into()),
+    }
+}
+
+/// What the MQTT side currently imposes, with the limit's expiry.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MqttLimits {
+    pub site_cap: Option<(PerPhase<f64>, i64)>,
+    pub paused: BTreeSet<String>,
+}
+
+impl MqttLimits {
+    /// Applies a validated command at `now_ms`.
+    pub fn apply(&mut self, command: &Command, now_ms: i64) {
+        match command {
+            Command::SetLimit {
+                limit_a,
+                expires_in_s,
+            } => {
+                self.site_cap = Some((*limit_a, now_ms + (expires_in_s * 1000.0) as i64));
+            }
+            Command::ClearLimit => self.site_cap = None,
+            Command::Pause { charger } => {
+                self.paused.insert(charger.clone());
+            }
+            Command::Resume { charger } => {
+                self.paused.remove(charger);
+            }
+        }
+    }
+
+    /// Drops a limit whose expiry has passed. True when something lapsed.
+    pub fn expire(&mut self, now_ms: i64) -> bool {
+        if self.site_cap.is_some_and(|(_, until)| until <= now_ms) {
+            self.site_cap = None;
+            return true;
+        }
+        false
+    }
+
+    /// When the current limit lapses, if any (ms since the epoch).
+    pub fn next_expiry(&self) -> Option<i64> {
+        self.site_cap.map(|(_, until)| until)
+    }
+
+    /// As the control loop takes them.
+    pub fn to_source(&self) -> SourceLimits {
+        SourceLimits {
+            site_cap_a: self.site_cap.map(|(l, _)| l),
+            charger_cap_a: Default::default(),
+            paused: self.paused.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bounds() -> Bounds {
+        Bounds {
+            grid_limit_a: PerPhase::splat(63.0),
+            chargers: vec!["cp-1".into()],
+        }
+    }
+
+    #[test]
+    fn a_valid_limit_is_accepted_and_lapses() {
+        let (id, c) = parse(
+            "limit",
+            br#"{"id":"a1","limit_a":[40,30,40],"expires_in_s":60}"#,
+            &bounds(),
+        );
+        assert_eq!(id.as_deref(), Some("a1"));
+        let c = c.unwrap();
+        let mut l = MqttLimits::default();
+        l.apply(&c, 1_000);
+        assert_eq!(l.to_source().site_cap_a, Some(PerPhase([40.0, 30.0, 40.0])));
+        assert!(!l.expire(60_999));
+        assert!(l.expire(61_000));
+        assert_eq!(l.to_source().site_cap_a, None);
+    }
+
+    #[test]
+    fn bad_commands_are_refused_with_a_reason() {
+        let b = bounds();
+        for (topic, payload, needle) in [
+            ("limit", &b"not json"[..], "not JSON"),
+            ("limit", br#"[1]"#, "object"),
+            (
+                "limit",
+                br#"{"limit_a":70,"expires_in_s":60}"#,
+                "above the grid limit",
+            ),
+            (
+                "limit",
+                br#"{"limit_a":-1,"expires_in_s":60}"#,
+                "0 A or more",
+            ),
+            ("limit", br#"{"limit_a":30}"#, "expires_in_s` is required"),
+            ("limit", br#"{"limit_a":30,"expires_in_s":0}"#, "above 0"),
+            ("limit", br#"{"limit_a":30,"expires_in_s":1e9}"#, "at most"),
+            (
+                "limit",
+                br#"{"limit_a":[1,2],"expires_in_s":5}"#,
+                "must be a number",
+            ),
+            (
+                "limit",
+                br#"{"limit_a":30,"expires_in_s":5,"extra":1}"#,
+                "unknown field `extra`",
+            ),
+            ("charger/cp-9", br#"{"action":"pause"}"#, "no charger named"),
+            ("charger/cp-1", br#"{"action":"explode"}"#, "pause"),
+            ("reboot", br#"{}"#, "unknown command topic"),
+        ] {
+            let (_, r) = parse(topic, payload, &b);
+            let reason = r.expect_err(topic);
+            assert!(reason.contains(needle), "{topic} {payload:?}: {reason}");
+        }
+    }
+
+    #[test]
+    fn pause_and_resume() {
+        let mut l = MqttLimits::default();
+        let (_, c) = parse("charger/cp-1", br#"{"action":"pause"}"#, &bounds());
+        l.apply(&c.unwrap(), 0);
+        assert!(l.to_source().paused.contains("cp-1"));
+        let (_, c) = parse("charger/cp-1", br#"{"action":"resume"}"#, &bounds());
+        l.apply(&c.unwrap(), 0);
+        assert!(l.to_source().paused.is_empty());
+        let (_, c) = parse("limit", br#"{"limit_a":null}"#, &bounds());
+        assert_eq!(c.unwrap(), Command::ClearLimit);
+    }
+}

@@ -1,0 +1,4 @@
+//! Real peers shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod broker;
