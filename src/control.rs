@@ -25,6 +25,8 @@ pub struct CycleRecord {
     pub cycle: u64,
     /// Seconds since the loop started.
     pub t_s: f64,
+    /// Run at once on an overload reading, between two regular cycles.
+    pub early: bool,
     pub grid_current_a: Option<PerPhase<f64>>,
     pub grid_limit_a: PerPhase<f64>,
     pub chargers: Vec<ChargerRecord>,
@@ -84,8 +86,8 @@ pub async fn run(
     );
 
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
+        let early = tokio::select! {
+            _ = tick.tick() => false,
             changed = async {
                 match grid_rx.as_mut() {
                     Some(rx) => rx.changed().await,
@@ -103,6 +105,7 @@ pub async fn run(
                     continue;
                 }
                 debug!("grid reading over the limit: cycle early");
+                true
             }
             _ = io.stop.changed() => {
                 if *io.stop.borrow() {
@@ -110,7 +113,7 @@ pub async fn run(
                 }
                 continue;
             }
-        }
+        };
         last_run = Instant::now();
         cycle += 1;
         let now = Instant::now();
@@ -146,6 +149,7 @@ pub async fn run(
         if let Some(tx) = &io.records {
             let record = CycleRecord {
                 cycle,
+                early,
                 t_s: now.duration_since(started).as_secs_f64(),
                 grid_current_a: view.grid_current_a,
                 grid_limit_a: view.grid_limit_a,

@@ -10,6 +10,7 @@
 use crate::config::{EnvSource, SiteConfig};
 use crate::control::ExternalLimits;
 use crate::driver::Registry;
+use crate::mqtt::MqttTask;
 use crate::service::{Notifier, Request, Signals, init_logging, watchdog};
 use crate::site::{SiteChannels, SiteLoadError, SiteRuntime, StartError, load_site};
 use crate::status;
@@ -50,7 +51,7 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
 
     let (view_tx, view_rx) = watch::channel(SiteView::default());
     let (heartbeat_tx, heartbeat_rx) = watch::channel(0u64);
-    let (_limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
+    let (limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
     let shared = Shared {
         view: view_tx,
         heartbeat: heartbeat_tx,
@@ -69,6 +70,7 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
 
     let mut signals = Signals::install()?;
     let mut runtime = start(&config, &site.registry, &shared)?;
+    let mut mqtt = start_mqtt(&config, &shared, &limits_tx);
     if let Some(interval) = notifier.watchdog_interval() {
         tokio::spawn(watchdog(notifier, interval, heartbeat_rx));
     }
@@ -83,6 +85,15 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
                 match reload(&path, &current, runtime, &shared).await {
                     (next_runtime, Ok(next)) => {
                         log.set_level(&next.log.level);
+                        if next.mqtt != current.mqtt
+                            || next.site != current.site
+                            || next.chargers != current.chargers
+                        {
+                            if let Some(m) = mqtt.take() {
+                                m.stop().await;
+                            }
+                            mqtt = start_mqtt(&next, &shared, &limits_tx);
+                        }
                         runtime = next_runtime;
                         current = next;
                         notifier.ready(&current.summary());
@@ -101,10 +112,28 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     info!("stopping");
     notifier.stopping();
     runtime.stop().await;
+    if let Some(m) = mqtt {
+        m.stop().await;
+    }
     status_task.abort();
     let _ = std::fs::remove_file(&socket);
     info!("stopped");
     Ok(())
+}
+
+/// MQTT, when configured; a problem with it is logged and the site runs without it.
+fn start_mqtt(
+    config: &SiteConfig,
+    shared: &Shared,
+    limits: &watch::Sender<ExternalLimits>,
+) -> Option<MqttTask> {
+    match MqttTask::start(config, shared.view.subscribe(), limits.clone()) {
+        Ok(task) => task,
+        Err(e) => {
+            error!(error = %e, "MQTT not started");
+            None
+        }
+    }
 }
 
 fn start(

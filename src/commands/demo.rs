@@ -58,7 +58,9 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
     let config = Arc::new(config);
     let (view_tx, mut view_rx) = watch::channel(SiteView::default());
     let (heartbeat_tx, _heartbeat_rx) = watch::channel(0u64);
-    let (_limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
+    let (limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
+    let mqtt = crate::mqtt::MqttTask::start(&config, view_tx.subscribe(), limits_tx)
+        .map_err(|e| CommandError::Other(e.to_string()))?;
     let (record_tx, mut record_rx) = mpsc::channel::<CycleRecord>(1024);
     let clock = run_clock(Arc::clone(&world), Duration::from_millis(100));
     let runtime = SiteRuntime::start(
@@ -109,6 +111,9 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         }
     }
     runtime.stop().await;
+    if let Some(m) = mqtt {
+        m.stop().await;
+    }
     while let Ok(rec) = record_rx.try_recv() {
         records.push(rec);
     }

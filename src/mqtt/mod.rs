@@ -161,3 +161,49 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     tokio::spawn(client::run(settings, view, limits, stop))
 }
+
+/// Where private sockets go: systemd's `RuntimeDirectory`, else the temp directory.
+pub fn runtime_dir() -> PathBuf {
+    std::env::var("RUNTIME_DIRECTORY")
+        .ok()
+        .and_then(|d| d.split(':').next().map(PathBuf::from))
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or_else(std::env::temp_dir)
+}
+
+/// A running MQTT task and the switch that stops it.
+pub struct MqttTask {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl MqttTask {
+    /// Starts MQTT when `config` has an `[mqtt]` section.
+    pub fn start(
+        config: &SiteConfig,
+        view: watch::Receiver<SiteView>,
+        limits: watch::Sender<ExternalLimits>,
+    ) -> Result<Option<MqttTask>, MqttError> {
+        let Some(settings) = MqttSettings::from_config(config, &runtime_dir())? else {
+            return Ok(None);
+        };
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = spawn(settings, view, limits, stop_rx);
+        Ok(Some(MqttTask {
+            stop: stop_tx,
+            task,
+        }))
+    }
+
+    /// Publishes `offline`, disconnects and waits for the task (bounded).
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let mut task = self.task;
+        if tokio::time::timeout(std::time::Duration::from_secs(5), &mut task)
+            .await
+            .is_err()
+        {
+            task.abort();
+        }
+    }
+}
