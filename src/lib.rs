@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod config;
 pub mod modbus;
+pub mod ocpp;
 pub mod phase;
 pub mod service;
 pub mod sim;

@@ -1,0 +1,8 @@
+//! OCPP 1.6J uplink: the whole site as one charge point whose connectors 1..N are the site's
+//! charger outlets (connector 0 is the site).
+//!
+//! - [`rpc`]: OCPP-J frames, CALLERROR codes, the one outstanding CALL (pure);
+//! - [`messages`]: the payloads with their schema constraints (pure, serde);
+
+pub mod messages;
+pub mod rpc;
