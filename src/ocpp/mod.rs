@@ -3,6 +3,8 @@
 //!
 //! - [`rpc`]: OCPP-J frames, CALLERROR codes, the one outstanding CALL (pure);
 //! - [`messages`]: the payloads with their schema constraints (pure, serde);
+//! - [`profiles`]: smart charging, composite schedules, limits for the load balancer (pure);
 
 pub mod messages;
+pub mod profiles;
 pub mod rpc;
