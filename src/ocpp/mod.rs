@@ -4,7 +4,14 @@
 //! - [`rpc`]: OCPP-J frames, CALLERROR codes, the one outstanding CALL (pure);
 //! - [`messages`]: the payloads with their schema constraints (pure, serde);
 //! - [`profiles`]: smart charging, composite schedules, limits for the load balancer (pure);
+//! - [`keys`], [`outbox`], [`local_list`]: the configuration keys, the transaction message queue
+//!   and the local authorization list, each behind a trait a persistent store implements;
+//! - [`metering`]: readings to sampled values;
 
+pub mod keys;
+pub mod local_list;
 pub mod messages;
+pub mod metering;
+pub mod outbox;
 pub mod profiles;
 pub mod rpc;

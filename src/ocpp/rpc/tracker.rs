@@ -1,15 +1,16 @@
 //! The one outstanding CALL: unique ids, matching of answers, timeouts.
 
 use super::frame::Frame;
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::Value;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A CALL of ours waiting for its answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outstanding<T> {
     pub id: String,
     pub action: String,
-    pub deadline: Instant,
+    pub deadline: DateTime<Utc>,
     /// What the caller needs to handle the answer.
     pub tag: T,
 }
@@ -68,7 +69,7 @@ impl<T> CallTracker<T> {
         action: &str,
         payload: Value,
         tag: T,
-        now: Instant,
+        now: DateTime<Utc>,
     ) -> Result<Frame, Busy> {
         if self.outstanding.is_some() {
             return Err(Busy);
@@ -78,7 +79,7 @@ impl<T> CallTracker<T> {
         self.outstanding = Some(Outstanding {
             id: id.clone(),
             action: action.to_string(),
-            deadline: now + self.timeout,
+            deadline: now + TimeDelta::from_std(self.timeout).unwrap_or(TimeDelta::MAX),
             tag,
         });
         Ok(Frame::Call {
@@ -109,7 +110,7 @@ impl<T> CallTracker<T> {
     }
 
     /// The outstanding CALL, if its deadline has passed.
-    pub fn expire(&mut self, now: Instant) -> Option<Outstanding<T>> {
+    pub fn expire(&mut self, now: DateTime<Utc>) -> Option<Outstanding<T>> {
         if self.outstanding.as_ref().is_some_and(|o| now >= o.deadline) {
             self.outstanding.take()
         } else {
@@ -122,7 +123,7 @@ impl<T> CallTracker<T> {
         self.outstanding.take()
     }
 
-    pub fn deadline(&self) -> Option<Instant> {
+    pub fn deadline(&self) -> Option<DateTime<Utc>> {
         self.outstanding.as_ref().map(|o| o.deadline)
     }
 }
@@ -135,7 +136,7 @@ mod tests {
 
     #[test]
     fn one_call_at_a_time_with_unique_ids() {
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         let mut t = CallTracker::new("boot7", Duration::from_secs(30));
         let f1 = t.start("Heartbeat", json!({}), 1, t0).unwrap();
         assert_eq!(t.start("Heartbeat", json!({}), 2, t0), Err(Busy));
@@ -174,12 +175,12 @@ mod tests {
 
     #[test]
     fn calls_time_out() {
-        let t0 = Instant::now();
+        let t0 = Utc::now();
         let mut t = CallTracker::new("p", Duration::from_secs(10));
         let f = t.start("Heartbeat", json!({}), (), t0).unwrap();
-        assert_eq!(t.deadline(), Some(t0 + Duration::from_secs(10)));
-        assert!(t.expire(t0 + Duration::from_secs(9)).is_none());
-        assert!(t.expire(t0 + Duration::from_secs(10)).is_some());
+        assert_eq!(t.deadline(), Some(t0 + TimeDelta::seconds(10)));
+        assert!(t.expire(t0 + TimeDelta::seconds(9)).is_none());
+        assert!(t.expire(t0 + TimeDelta::seconds(10)).is_some());
         assert!(!t.is_busy());
         // the late answer is a stray now
         assert!(
