@@ -8,6 +8,7 @@
 //!   and the local authorization list, each behind a trait a persistent store implements;
 //! - [`metering`]: readings to sampled values;
 
+pub mod chargepoint;
 pub mod keys;
 pub mod local_list;
 pub mod messages;

@@ -97,7 +97,7 @@ pub trait Outbox {
     /// The CSMS's transactionId of a local transaction, once known.
     fn transaction_id(&self, local: LocalTxId) -> Result<Option<i32>, OutboxError>;
     /// Messages waiting.
-    fn len(&self) -> Result<usize, OutboxError>;
+    fn depth(&self) -> Result<usize, OutboxError>;
 }
 
 /// An [`Outbox`] in memory: ordered, not durable.
@@ -154,7 +154,7 @@ impl Outbox for MemoryOutbox {
         Ok(self.ids.get(&local).copied())
     }
 
-    fn len(&self) -> Result<usize, OutboxError> {
+    fn depth(&self) -> Result<usize, OutboxError> {
         Ok(self.queue.len())
     }
 }

@@ -1,0 +1,709 @@
+use super::*;
+use crate::ocpp::keys::MemoryConfigStore;
+use crate::ocpp::local_list::MemoryLocalList;
+use crate::ocpp::messages::*;
+use crate::ocpp::outbox::MemoryOutbox;
+use crate::ocpp::profiles::{ConnectorShape, SiteShape};
+use chrono::TimeZone;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap() + TimeDelta::seconds(s)
+}
+
+fn cp() -> ChargePoint {
+    let shape = SiteShape {
+        nominal_voltage_v: 230.0,
+        connectors: BTreeMap::from([
+            (
+                1,
+                ConnectorShape {
+                    phases: 3,
+                    max_a: 32.0,
+                },
+            ),
+            (
+                2,
+                ConnectorShape {
+                    phases: 3,
+                    max_a: 32.0,
+                },
+            ),
+        ]),
+        site_max_a: 50.0,
+    };
+    let setup = Setup {
+        boot: BootNotification {
+            charge_point_vendor: CiString20::new("hubgate").unwrap(),
+            charge_point_model: CiString20::new("site").unwrap(),
+            charge_point_serial_number: None,
+            charge_box_serial_number: None,
+            firmware_version: None,
+            iccid: None,
+            imsi: None,
+            meter_type: None,
+            meter_serial_number: None,
+        },
+        shape,
+        phase_rotation: "1.RST,2.RST".into(),
+        unlockable: BTreeSet::from([1]),
+        id_prefix: "test".into(),
+        call_timeout: std::time::Duration::from_secs(30),
+    };
+    let config = Configuration::new(Box::new(MemoryConfigStore::default()), 2, "1.RST,2.RST");
+    ChargePoint::new(
+        setup,
+        config,
+        Box::new(MemoryOutbox::default()),
+        Box::new(MemoryLocalList::default()),
+        t(0),
+    )
+}
+
+/// Frames sent, as JSON arrays.
+fn frames(out: &[Output]) -> Vec<Value> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(s) => serde_json::from_str(s).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+fn commands(out: &[Output]) -> Vec<SiteCommand> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Site(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The single CALL in `out`: (id, action, payload).
+fn the_call(out: &[Output]) -> (String, String, Value) {
+    let calls: Vec<Value> = frames(out).into_iter().filter(|f| f[0] == 2).collect();
+    assert_eq!(calls.len(), 1, "expected one CALL in {out:?}");
+    let f = &calls[0];
+    (
+        f[1].as_str().unwrap().into(),
+        f[2].as_str().unwrap().into(),
+        f[3].clone(),
+    )
+}
+
+fn reply(cp: &mut ChargePoint, id: &str, payload: Value, now: DateTime<Utc>) -> Vec<Output> {
+    cp.on_text(&json!([3, id, payload]).to_string(), now)
+}
+
+fn status(
+    cp: &mut ChargePoint,
+    connector: u32,
+    s: ChargePointStatus,
+    now: DateTime<Utc>,
+) -> Vec<Output> {
+    cp.on_site(
+        SiteEvent::ConnectorStatus {
+            connector,
+            status: s,
+            error_code: ChargePointErrorCode::NoError,
+            info: None,
+            vendor_error_code: None,
+        },
+        now,
+    )
+}
+
+/// Connect, boot accepted, acknowledge the three boot statuses.
+fn online() -> ChargePoint {
+    let mut cp = cp();
+    for c in 0..=2 {
+        status(&mut cp, c, ChargePointStatus::Available, t(0));
+    }
+    let out = cp.on_connected(t(0));
+    let (id, action, _) = the_call(&out);
+    assert_eq!(action, "BootNotification");
+    let mut out = reply(
+        &mut cp,
+        &id,
+        json!({"status": "Accepted", "currentTime": "2026-02-01T08:00:00Z", "interval": 300}),
+        t(0),
+    );
+    for c in 0..=2 {
+        let (id, action, p) = the_call(&out);
+        assert_eq!(
+            (action.as_str(), p["connectorId"].as_i64()),
+            ("StatusNotification", Some(c))
+        );
+        out = reply(&mut cp, &id, json!({}), t(0));
+    }
+    assert!(frames(&out).is_empty());
+    cp
+}
+
+fn call(
+    cp: &mut ChargePoint,
+    action: &str,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> (Value, Vec<Output>) {
+    let out = cp.on_text(&json!([2, "c1", action, payload]).to_string(), now);
+    let answer = frames(&out)
+        .into_iter()
+        .find(|f| f[1] == "c1")
+        .expect("an answer");
+    (answer, out)
+}
+
+#[test]
+fn nothing_but_boot_until_accepted() {
+    let mut cp = cp();
+    let out = cp.on_connected(t(0));
+    let (id, action, payload) = the_call(&out);
+    assert_eq!(action, "BootNotification");
+    assert_eq!(payload["chargePointVendor"], "hubgate");
+    assert!(frames(&status(&mut cp, 1, ChargePointStatus::Available, t(1))).is_empty());
+    let out = cp.on_site(
+        SiteEvent::IdPresented {
+            connector: Some(1),
+            id_tag: CiString20::new("tag").unwrap(),
+        },
+        t(1),
+    );
+    assert!(matches!(
+        &commands(&out)[..],
+        [SiteCommand::AuthorizeResult { info: None, .. }]
+    ));
+    let out = reply(
+        &mut cp,
+        &id,
+        json!({"status": "Pending", "currentTime": "2026-02-01T09:00:00Z", "interval": 10}),
+        t(2),
+    );
+    assert!(frames(&out).is_empty());
+    assert_eq!(cp.registration(), Registration::Pending);
+    // the CSMS may talk to us while Pending
+    let (answer, _) = call(
+        &mut cp,
+        "GetConfiguration",
+        json!({"key": ["HeartbeatInterval"]}),
+        t(3),
+    );
+    assert_eq!(answer[0], 3);
+    assert!(frames(&cp.on_tick(t(11))).is_empty());
+    let (id, action, _) = the_call(&cp.on_tick(t(12)));
+    assert_eq!(action, "BootNotification");
+    let out = reply(
+        &mut cp,
+        &id,
+        json!({"status": "Accepted", "currentTime": "2026-02-01T09:00:00Z", "interval": 120}),
+        t(13),
+    );
+    let (_, action, p) = the_call(&out);
+    assert_eq!(action, "StatusNotification");
+    // clock synchronised to the CSMS's time
+    assert_eq!(p["timestamp"], "2026-02-01T09:00:00.000Z");
+    assert_eq!(cp.config().int("HeartbeatInterval"), 120);
+}
+
+#[test]
+fn rejected_boot_stays_silent_until_the_interval() {
+    let mut cp = cp();
+    let (id, _, _) = the_call(&cp.on_connected(t(0)));
+    reply(
+        &mut cp,
+        &id,
+        json!({"status": "Rejected", "currentTime": "2026-02-01T08:00:00Z", "interval": 60}),
+        t(0),
+    );
+    let out = cp.on_text(r#"[2,"x","Reset",{"type":"Soft"}]"#, t(1));
+    assert!(out.is_empty());
+    assert!(frames(&cp.on_tick(t(59))).is_empty());
+    assert_eq!(the_call(&cp.on_tick(t(60))).1, "BootNotification");
+}
+
+#[test]
+fn heartbeat_at_the_interval() {
+    let mut cp = online();
+    assert!(frames(&cp.on_tick(t(299))).is_empty());
+    let (id, action, _) = the_call(&cp.on_tick(t(300)));
+    assert_eq!(action, "Heartbeat");
+    reply(
+        &mut cp,
+        &id,
+        json!({"currentTime": "2026-02-01T08:10:00Z"}),
+        t(301),
+    );
+    assert!(frames(&cp.on_tick(t(599))).is_empty());
+}
+
+fn start_tx(cp: &mut ChargePoint, local: u64, connector: u32, now: DateTime<Utc>) -> Vec<Output> {
+    cp.on_site(
+        SiteEvent::TransactionStarted {
+            local,
+            connector,
+            id_tag: CiString20::new("AbC").unwrap(),
+            meter_start_wh: 1000.4,
+            at: now,
+            reservation_id: None,
+        },
+        now,
+    )
+}
+
+fn reading(wh: f64) -> SiteEvent {
+    SiteEvent::Meter {
+        connector: 1,
+        reading: crate::ocpp::metering::MeterReading {
+            energy_wh: wh,
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn a_full_transaction_in_order() {
+    let mut cp = online();
+    cp.on_site(reading(1000.0), t(1));
+    let (id, action, p) = the_call(&start_tx(&mut cp, 7, 1, t(1)));
+    assert_eq!(action, "StartTransaction");
+    assert_eq!(
+        (p["meterStart"].clone(), p["idTag"].clone()),
+        (json!(1000), json!("AbC"))
+    );
+    let out = reply(
+        &mut cp,
+        &id,
+        json!({"transactionId": 42, "idTagInfo": {"status": "Accepted"}}),
+        t(2),
+    );
+    assert!(matches!(
+        &commands(&out)[..],
+        [SiteCommand::TransactionConfirmed {
+            transaction_id: 42,
+            stop: false,
+            ..
+        }]
+    ));
+    cp.on_site(reading(2500.0), t(50));
+    let (id, action, p) = the_call(&cp.on_tick(t(61)));
+    assert_eq!(action, "MeterValues");
+    assert_eq!(p["transactionId"], 42);
+    assert_eq!(p["meterValue"][0]["sampledValue"][0]["value"], "2500");
+    assert_eq!(
+        p["meterValue"][0]["sampledValue"][0]["context"],
+        "Sample.Periodic"
+    );
+    reply(&mut cp, &id, json!({}), t(62));
+    let (answer, out) = call(
+        &mut cp,
+        "RemoteStopTransaction",
+        json!({"transactionId": 42}),
+        t(63),
+    );
+    assert_eq!(answer[2]["status"], "Accepted");
+    assert_eq!(
+        commands(&out),
+        vec![SiteCommand::RemoteStop {
+            connector: 1,
+            local: 7
+        }]
+    );
+    let (answer, _) = call(
+        &mut cp,
+        "RemoteStopTransaction",
+        json!({"transactionId": 41}),
+        t(63),
+    );
+    assert_eq!(answer[2]["status"], "Rejected");
+    let out = cp.on_site(
+        SiteEvent::TransactionStopped {
+            local: 7,
+            meter_stop_wh: 3000.0,
+            at: t(64),
+            reason: Reason::Remote,
+            id_tag: None,
+        },
+        t(64),
+    );
+    let (_, action, p) = the_call(&out);
+    assert_eq!(action, "StopTransaction");
+    assert_eq!(
+        (
+            p["transactionId"].clone(),
+            p["meterStop"].clone(),
+            p["reason"].clone()
+        ),
+        (json!(42), json!(3000), json!("Remote"))
+    );
+}
+
+#[test]
+fn offline_transaction_gets_its_id_when_delivered() {
+    let mut cp = online();
+    cp.on_disconnected(t(1));
+    cp.on_site(reading(1000.0), t(1));
+    assert!(frames(&start_tx(&mut cp, 9, 1, t(2))).is_empty());
+    cp.on_site(reading(1500.0), t(60));
+    assert!(frames(&cp.on_tick(t(62))).is_empty());
+    cp.on_site(
+        SiteEvent::TransactionStopped {
+            local: 9,
+            meter_stop_wh: 2000.0,
+            at: t(70),
+            reason: Reason::Local,
+            id_tag: None,
+        },
+        t(70),
+    );
+    assert_eq!(cp.outbox_depth(), 3);
+    // a mere reconnect: no BootNotification, straight to the queue
+    let (id, action, _) = the_call(&cp.on_connected(t(80)));
+    assert_eq!(action, "StartTransaction");
+    let (id, action, p) = the_call(&reply(
+        &mut cp,
+        &id,
+        json!({"transactionId": 5, "idTagInfo": {"status": "Accepted"}}),
+        t(81),
+    ));
+    assert_eq!(
+        (action.as_str(), p["transactionId"].clone()),
+        ("MeterValues", json!(5))
+    );
+    let (_, action, p) = the_call(&reply(&mut cp, &id, json!({}), t(82)));
+    assert_eq!(
+        (action.as_str(), p["transactionId"].clone()),
+        ("StopTransaction", json!(5))
+    );
+}
+
+#[test]
+fn failed_transaction_messages_are_retried_then_given_up() {
+    let mut cp = online();
+    let (id, _, _) = the_call(&start_tx(&mut cp, 3, 1, t(1)));
+    let err = |id: &str| json!([4, id, "InternalError", "db down", {}]).to_string();
+    assert!(frames(&cp.on_text(&err(&id), t(2))).is_empty());
+    // retry after TransactionMessageRetryInterval (60 s) x 1
+    assert!(frames(&cp.on_tick(t(61))).is_empty());
+    let (id, action, _) = the_call(&cp.on_tick(t(62)));
+    assert_eq!(action, "StartTransaction");
+    cp.on_text(&err(&id), t(63));
+    // then x 2
+    assert!(frames(&cp.on_tick(t(182))).is_empty());
+    let (id, _, _) = the_call(&cp.on_tick(t(183)));
+    // the third failure gives up: the stop goes out with transactionId -1
+    cp.on_site(
+        SiteEvent::TransactionStopped {
+            local: 3,
+            meter_stop_wh: 1.0,
+            at: t(184),
+            reason: Reason::Local,
+            id_tag: None,
+        },
+        t(184),
+    );
+    let (_, action, p) = the_call(&cp.on_text(&err(&id), t(185)));
+    assert_eq!(
+        (action.as_str(), p["transactionId"].clone()),
+        ("StopTransaction", json!(-1))
+    );
+}
+
+#[test]
+fn reconnect_sends_only_changed_statuses() {
+    let mut cp = online();
+    cp.on_disconnected(t(5));
+    status(&mut cp, 2, ChargePointStatus::Faulted, t(6));
+    let out = cp.on_connected(t(7));
+    let (_, action, p) = the_call(&out);
+    assert_eq!(
+        (
+            action.as_str(),
+            p["connectorId"].clone(),
+            p["status"].clone()
+        ),
+        ("StatusNotification", json!(2), json!("Faulted"))
+    );
+    assert!(out.contains(&Output::PingInterval(60)));
+}
+
+#[test]
+fn call_errors_for_bad_requests() {
+    let mut cp = online();
+    let code = |cp: &mut ChargePoint, text: &str| {
+        let out = cp.on_text(text, t(1));
+        let f = frames(&out);
+        assert_eq!(f.len(), 1, "{text}");
+        assert_eq!(f[0][0], 4);
+        f[0][2].as_str().unwrap().to_string()
+    };
+    assert_eq!(code(&mut cp, "[2,\"a\",\"Reset\""), "FormationViolation");
+    assert_eq!(code(&mut cp, r#"[2,"a","Teleport",{}]"#), "NotImplemented");
+    assert_eq!(code(&mut cp, r#"[2,"a","ReserveNow",{}]"#), "NotSupported");
+    assert_eq!(
+        code(&mut cp, r#"[2,"a","Reset",{}]"#),
+        "OccurenceConstraintViolation"
+    );
+    assert_eq!(
+        code(&mut cp, r#"[2,"a","Reset",{"type":3}]"#),
+        "TypeConstraintViolation"
+    );
+    assert_eq!(
+        code(&mut cp, r#"[2,"a","Reset",{"type":"Now"}]"#),
+        "PropertyConstraintViolation"
+    );
+    assert_eq!(code(&mut cp, r#"[2,"a","Reset"]"#), "ProtocolError");
+    // and the session goes on
+    let (answer, out) = call(&mut cp, "Reset", json!({"type": "Hard"}), t(2));
+    assert_eq!(answer[2]["status"], "Accepted");
+    assert_eq!(
+        commands(&out),
+        vec![SiteCommand::Reset {
+            kind: ResetType::Hard
+        }]
+    );
+}
+
+#[test]
+fn csms_requests() {
+    let mut cp = online();
+    let (a, _) = call(&mut cp, "DataTransfer", json!({"vendorId": "x"}), t(1));
+    assert_eq!(a[2]["status"], "UnknownVendorId");
+    let (a, out) = call(
+        &mut cp,
+        "ChangeConfiguration",
+        json!({"key": "WebSocketPingInterval", "value": "30"}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    assert!(out.contains(&Output::PingInterval(30)));
+    let (a, _) = call(
+        &mut cp,
+        "ChangeConfiguration",
+        json!({"key": "NumberOfConnectors", "value": "3"}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Rejected");
+    let (a, _) = call(
+        &mut cp,
+        "GetConfiguration",
+        json!({"key": ["WebSocketPingInterval", "Nope"]}),
+        t(1),
+    );
+    assert_eq!(a[2]["configurationKey"][0]["value"], "30");
+    assert_eq!(a[2]["unknownKey"], json!(["Nope"]));
+    let (a, out) = call(&mut cp, "ClearCache", json!({}), t(1));
+    assert_eq!(
+        (a[2]["status"].clone(), commands(&out)),
+        (json!("Accepted"), vec![SiteCommand::ClearCache])
+    );
+    // unlock is answered when the site reports
+    let out = cp.on_text(r#"[2,"u1","UnlockConnector",{"connectorId":1}]"#, t(2));
+    assert_eq!(commands(&out), vec![SiteCommand::Unlock { connector: 1 }]);
+    assert!(frames(&out).is_empty());
+    let out = cp.on_site(
+        SiteEvent::UnlockResult {
+            connector: 1,
+            unlocked: true,
+        },
+        t(3),
+    );
+    assert_eq!(frames(&out), vec![json!([3, "u1", {"status": "Unlocked"}])]);
+    let (a, _) = call(&mut cp, "UnlockConnector", json!({"connectorId": 2}), t(3));
+    assert_eq!(a[2]["status"], "NotSupported");
+    let (a, out) = call(
+        &mut cp,
+        "TriggerMessage",
+        json!({"requestedMessage": "StatusNotification", "connectorId": 2}),
+        t(4),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    // the triggered message goes out right after the answer
+    assert_eq!(
+        out.iter()
+            .position(|o| matches!(o, Output::Send(s) if s.starts_with("[3"))),
+        Some(0)
+    );
+    let (id, action, p) = the_call(&out);
+    assert_eq!(
+        (action.as_str(), p["connectorId"].clone()),
+        ("StatusNotification", json!(2))
+    );
+    let (_, out) = call(
+        &mut cp,
+        "TriggerMessage",
+        json!({"requestedMessage": "Heartbeat"}),
+        t(4),
+    );
+    assert!(frames(&out).iter().all(|f| f[0] != 2), "one CALL at a time");
+    assert_eq!(
+        the_call(&reply(&mut cp, &id, json!({}), t(5))).1,
+        "Heartbeat"
+    );
+    let (a, _) = call(
+        &mut cp,
+        "TriggerMessage",
+        json!({"requestedMessage": "FirmwareStatusNotification"}),
+        t(4),
+    );
+    assert_eq!(a[2]["status"], "NotImplemented");
+}
+
+#[test]
+fn availability_is_scheduled_behind_a_transaction() {
+    let mut cp = online();
+    let (id, _, _) = the_call(&start_tx(&mut cp, 1, 1, t(1)));
+    reply(
+        &mut cp,
+        &id,
+        json!({"transactionId": 8, "idTagInfo": {"status": "Accepted"}}),
+        t(2),
+    );
+    let (a, out) = call(
+        &mut cp,
+        "ChangeAvailability",
+        json!({"connectorId": 1, "type": "Inoperative"}),
+        t(3),
+    );
+    assert_eq!(a[2]["status"], "Scheduled");
+    assert!(commands(&out).is_empty());
+    let (a, out) = call(
+        &mut cp,
+        "ChangeAvailability",
+        json!({"connectorId": 2, "type": "Inoperative"}),
+        t(3),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    assert_eq!(
+        commands(&out),
+        vec![SiteCommand::ChangeAvailability {
+            connector: 2,
+            kind: AvailabilityType::Inoperative
+        }]
+    );
+    let (a, _) = call(
+        &mut cp,
+        "ChangeAvailability",
+        json!({"connectorId": 5, "type": "Operative"}),
+        t(3),
+    );
+    assert_eq!(a[2]["status"], "Rejected");
+    let out = cp.on_site(
+        SiteEvent::TransactionStopped {
+            local: 1,
+            meter_stop_wh: 5.0,
+            at: t(4),
+            reason: Reason::Local,
+            id_tag: None,
+        },
+        t(4),
+    );
+    assert!(commands(&out).contains(&SiteCommand::ChangeAvailability {
+        connector: 1,
+        kind: AvailabilityType::Inoperative
+    }));
+}
+
+#[test]
+fn profiles_reach_the_load_balancer() {
+    let mut cp = online();
+    let profile = json!({
+        "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "ChargePointMaxProfile",
+        "chargingProfileKind": "Absolute",
+        "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": "2026-02-01T07:00:00Z",
+            "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 20.0}]}
+    });
+    let (a, out) = call(
+        &mut cp,
+        "SetChargingProfile",
+        json!({"connectorId": 0, "csChargingProfiles": profile}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    let Some(SiteCommand::LimitsChanged(limits)) = commands(&out).pop() else {
+        panic!("no limits")
+    };
+    assert_eq!(limits.limits_at(t(2)).site_cap_a, Some(20.0));
+    let mut tx = profile.clone();
+    tx["chargingProfilePurpose"] = json!("TxProfile");
+    let (a, _) = call(
+        &mut cp,
+        "SetChargingProfile",
+        json!({"connectorId": 1, "csChargingProfiles": tx}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Rejected");
+    let (a, _) = call(
+        &mut cp,
+        "GetCompositeSchedule",
+        json!({"connectorId": 1, "duration": 600}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    assert_eq!(
+        a[2]["chargingSchedule"]["chargingSchedulePeriod"],
+        json!([{"startPeriod": 0, "limit": 20.0}])
+    );
+    let (a, out) = call(&mut cp, "ClearChargingProfile", json!({"id": 1}), t(1));
+    assert_eq!(a[2]["status"], "Accepted");
+    let Some(SiteCommand::LimitsChanged(limits)) = commands(&out).pop() else {
+        panic!("no limits")
+    };
+    assert_eq!(limits.limits_at(t(2)).site_cap_a, None);
+}
+
+#[test]
+fn remote_start_with_a_profile() {
+    let mut cp = online();
+    let profile = json!({
+        "chargingProfileId": 4, "stackLevel": 0, "chargingProfilePurpose": "TxProfile",
+        "chargingProfileKind": "Relative",
+        "chargingSchedule": {"chargingRateUnit": "A", "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 10.0}]}
+    });
+    let (a, out) = call(
+        &mut cp,
+        "RemoteStartTransaction",
+        json!({"connectorId": 1, "idTag": "RFID1", "chargingProfile": profile}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    assert!(matches!(
+        &commands(&out)[..],
+        [SiteCommand::RemoteStart {
+            connector: Some(1),
+            authorize_first: false,
+            ..
+        }]
+    ));
+    let out = start_tx(&mut cp, 11, 1, t(2));
+    let Some(SiteCommand::LimitsChanged(limits)) = commands(&out).pop() else {
+        panic!("no limits")
+    };
+    assert_eq!(limits.limits_at(t(3)).connectors.get(&1), Some(&10.0));
+    let (a, _) = call(
+        &mut cp,
+        "RemoteStartTransaction",
+        json!({"connectorId": 9, "idTag": "RFID1"}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Rejected");
+}
+
+#[test]
+fn unanswered_authorize_times_out() {
+    let mut cp = online();
+    let out = cp.on_site(
+        SiteEvent::IdPresented {
+            connector: None,
+            id_tag: CiString20::new("x").unwrap(),
+        },
+        t(1),
+    );
+    assert_eq!(the_call(&out).1, "Authorize");
+    assert!(commands(&cp.on_tick(t(30))).is_empty());
+    let out = cp.on_tick(t(31));
+    assert!(matches!(
+        &commands(&out)[..],
+        [SiteCommand::AuthorizeResult { info: None, .. }]
+    ));
+}
