@@ -10,6 +10,7 @@
 
 pub mod chargepoint;
 pub mod keys;
+pub mod link;
 pub mod local_list;
 pub mod messages;
 pub mod metering;
