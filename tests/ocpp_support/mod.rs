@@ -164,6 +164,14 @@ impl Csms {
         assert!(c.is_empty(), "the CSMS refused hubgate's messages: {c:#?}");
     }
 
+    /// Stop the CSMS and return everything it reported.
+    pub async fn finish(mut self) -> Vec<Value> {
+        self.command(json!({"cmd": "quit"})).await;
+        let _ = tokio::time::timeout(WAIT, self.read_until(|_| false)).await;
+        let _ = tokio::time::timeout(WAIT, self.child.wait()).await;
+        std::mem::take(&mut self.log)
+    }
+
     pub async fn quit(mut self) {
         let _ = self.command(json!({"cmd": "quit"})).await;
         let _ = tokio::time::timeout(WAIT, self.child.wait()).await;
