@@ -158,6 +158,8 @@ impl LinkConfig {
 pub enum LinkError {
     #[error("`{0}` is not a ws:// or wss:// URL")]
     BadUrl(String),
+    #[error("security profile {0} does not exist (0, 1, 2 or 3)")]
+    BadProfile(u8),
     #[error("security profiles 2 and 3 need a wss:// URL")]
     TlsRequired,
     #[error("security profiles 1 and 2 need a password")]
