@@ -3,7 +3,7 @@
 use super::tests::*;
 use super::*;
 use crate::ocpp::messages::*;
-use serde_json::json;
+use serde_json::{Value, json};
 
 #[test]
 fn call_errors_for_bad_requests() {
@@ -284,4 +284,141 @@ fn unanswered_authorize_times_out() {
         &commands(&out)[..],
         [SiteCommand::AuthorizeResult { info: None, .. }]
     ));
+}
+
+#[test]
+fn clock_aligned_samples_are_stamped_with_the_boundary() {
+    let mut cp = online();
+    let (a, _) = call(
+        &mut cp,
+        "ChangeConfiguration",
+        json!({"key": "ClockAlignedDataInterval", "value": "900"}),
+        t(1),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    call(
+        &mut cp,
+        "ChangeConfiguration",
+        json!({"key": "HeartbeatInterval", "value": "0"}),
+        t(1),
+    );
+    cp.on_site(reading(5000.0), t(2));
+    assert!(frames(&cp.on_tick(t(3))).is_empty());
+    // t(0) is 08:00:00, the next boundary 08:15:00 = t(900)
+    assert!(frames(&cp.on_tick(t(899))).is_empty());
+    let (_, action, p) = the_call(&cp.on_tick(t(901)));
+    assert_eq!(action, "MeterValues");
+    assert_eq!(p["meterValue"][0]["timestamp"], "2026-02-01T08:15:00.000Z");
+    assert_eq!(
+        p["meterValue"][0]["sampledValue"][0]["context"],
+        "Sample.Clock"
+    );
+    assert!(p.get("transactionId").is_none());
+}
+
+#[test]
+fn triggered_meter_values_carry_the_transaction() {
+    let mut cp = online();
+    cp.on_site(reading(100.0), t(1));
+    let (id, _, _) = the_call(&start_tx(&mut cp, 2, 1, t(1)));
+    reply(
+        &mut cp,
+        &id,
+        json!({"transactionId": 31, "idTagInfo": {"status": "Accepted"}}),
+        t(2),
+    );
+    let (a, out) = call(
+        &mut cp,
+        "TriggerMessage",
+        json!({"requestedMessage": "MeterValues", "connectorId": 1}),
+        t(3),
+    );
+    assert_eq!(a[2]["status"], "Accepted");
+    let (_, action, p) = the_call(&out);
+    assert_eq!(
+        (action.as_str(), p["transactionId"].clone()),
+        ("MeterValues", json!(31))
+    );
+    assert_eq!(p["meterValue"][0]["sampledValue"][0]["context"], "Trigger");
+}
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-zA-Z0-9.:-]{0,12}".prop_map(Value::from),
+            prop_oneof![
+                Just("Soft"),
+                Just("Accepted"),
+                Just("TxProfile"),
+                Just("A"),
+                Just("2026-01-01T00:00:00Z")
+            ]
+            .prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::from),
+                proptest::collection::btree_map(
+                    prop_oneof![
+                        Just("connectorId".to_string()),
+                        Just("type".to_string()),
+                        Just("key".to_string()),
+                        Just("value".to_string()),
+                        Just("idTag".to_string()),
+                        Just("transactionId".to_string()),
+                        Just("csChargingProfiles".to_string()),
+                        Just("duration".to_string()),
+                        Just("requestedMessage".to_string()),
+                        "[a-z]{1,6}",
+                    ],
+                    inner,
+                    0..4,
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Whatever the CSMS sends, a CALL gets exactly one answer with its id, and the session
+        /// goes on.
+        #[test]
+        fn every_call_gets_one_answer(
+            action in prop_oneof![
+                proptest::sample::select(crate::ocpp::messages::KNOWN_ACTIONS.to_vec()).prop_map(String::from),
+                "[A-Za-z]{1,12}",
+            ],
+            payload in json_value(),
+        ) {
+            let mut cp = online();
+            let out = cp.on_text(&json!([2, "p1", action, payload]).to_string(), t(1));
+            let answers: Vec<Value> = frames(&out).into_iter().filter(|f| f[0] != 2).collect();
+            let deferred = commands(&out).iter().any(|c| matches!(c, SiteCommand::Unlock { .. }));
+            if deferred {
+                prop_assert!(answers.is_empty());
+            } else {
+                prop_assert_eq!(answers.len(), 1, "{:?}", out);
+                prop_assert_eq!(&answers[0][1], "p1");
+            }
+            let (a, _) = call(&mut cp, "GetConfiguration", json!({"key": ["HeartbeatInterval"]}), t(2));
+            prop_assert_eq!(a[0].as_u64(), Some(3));
+        }
+
+        #[test]
+        fn arbitrary_text_never_breaks_the_session(text in ".{0,80}") {
+            let mut cp = online();
+            let _ = cp.on_text(&text, t(1));
+            let (a, _) = call(&mut cp, "GetConfiguration", json!({}), t(2));
+            prop_assert_eq!(a[0].as_u64(), Some(3));
+        }
+    }
 }
