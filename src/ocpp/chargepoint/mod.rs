@@ -161,6 +161,18 @@ impl ChargePoint {
         }
     }
 
+    /// Reinstall profiles saved before a restart (from [`SiteCommand::LimitsChanged`]).
+    /// TxProfiles are dropped: their transactions ended with the restart or will be resumed
+    /// without them.
+    pub fn with_profiles(mut self, mut saved: ProfileStore) -> Self {
+        saved.shape = self.setup.shape.clone();
+        for c in self.setup.shape.connectors.keys() {
+            saved.transaction_ended(*c);
+        }
+        self.profiles = saved;
+        self
+    }
+
     pub fn registration(&self) -> Registration {
         self.registration
     }

@@ -436,3 +436,29 @@ fn reconnect_sends_only_changed_statuses() {
     );
     assert!(out.contains(&Output::PingInterval(60)));
 }
+
+#[test]
+fn saved_profiles_come_back_without_tx_profiles() {
+    let mut saved = ProfileStore::new(cp().setup.shape.clone());
+    let p = |id, purpose| -> ChargingProfile {
+        serde_json::from_value(json!({
+            "chargingProfileId": id, "stackLevel": 0, "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": "2026-02-01T07:00:00Z",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12.0}]}
+        }))
+        .unwrap()
+    };
+    let tx = ActiveTx {
+        transaction_id: Some(1),
+        started: t(0),
+    };
+    saved
+        .set(0, p(1, "ChargePointMaxProfile"), None, t(0))
+        .unwrap();
+    saved.set(1, p(2, "TxProfile"), Some(&tx), t(0)).unwrap();
+    let cp = cp().with_profiles(saved);
+    let limits = cp.charging_limits();
+    assert_eq!(limits.profiles.profiles().len(), 1);
+    assert_eq!(limits.limits_at(t(1)).site_cap_a, Some(12.0));
+}
