@@ -16,6 +16,8 @@ mod types;
 mod tests;
 #[cfg(test)]
 mod tests_requests;
+#[cfg(test)]
+mod tests_transactions;
 
 pub use types::*;
 
