@@ -90,6 +90,11 @@ fn malformed_calls_get_the_right_code() {
     let long = "i".repeat(MAX_ID_LEN + 1);
     assert_eq!(
         fault(&format!(r#"[2,"{long}","Reset",{{}}]"#)),
+        (Some(long.clone()), ErrorCode::FormationViolation)
+    );
+    // an unknown message type echoes even an over-long id
+    assert_eq!(
+        fault(&format!(r#"[0,"{long}"]"#)),
         (Some(long), ErrorCode::FormationViolation)
     );
 }
