@@ -14,6 +14,7 @@ pub mod driver;
 pub mod limits;
 pub mod modbus;
 pub mod mqtt;
+pub mod ocpp;
 pub mod phase;
 pub mod service;
 pub mod sim;

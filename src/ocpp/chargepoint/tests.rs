@@ -1,0 +1,316 @@
+use super::*;
+use crate::ocpp::keys::MemoryConfigStore;
+use crate::ocpp::local_list::MemoryLocalList;
+use crate::ocpp::messages::*;
+use crate::ocpp::outbox::MemoryOutbox;
+use crate::ocpp::profiles::{ConnectorShape, SiteShape};
+use chrono::TimeZone;
+use serde_json::{Value, json};
+use std::collections::BTreeSet;
+
+pub(super) fn t(s: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap() + TimeDelta::seconds(s)
+}
+
+pub(super) fn cp() -> ChargePoint {
+    let shape = SiteShape {
+        nominal_voltage_v: 230.0,
+        connectors: BTreeMap::from([
+            (
+                1,
+                ConnectorShape {
+                    phases: 3,
+                    max_a: 32.0,
+                },
+            ),
+            (
+                2,
+                ConnectorShape {
+                    phases: 3,
+                    max_a: 32.0,
+                },
+            ),
+        ]),
+        site_max_a: 50.0,
+    };
+    let setup = Setup {
+        boot: BootNotification {
+            charge_point_vendor: CiString20::new("hubgate").unwrap(),
+            charge_point_model: CiString20::new("site").unwrap(),
+            charge_point_serial_number: None,
+            charge_box_serial_number: None,
+            firmware_version: None,
+            iccid: None,
+            imsi: None,
+            meter_type: None,
+            meter_serial_number: None,
+        },
+        shape,
+        phase_rotation: "1.RST,2.RST".into(),
+        unlockable: BTreeSet::from([1]),
+        id_prefix: "test".into(),
+        call_timeout: std::time::Duration::from_secs(30),
+    };
+    let config = Configuration::new(Box::new(MemoryConfigStore::default()), 2, "1.RST,2.RST");
+    ChargePoint::new(
+        setup,
+        config,
+        Box::new(MemoryOutbox::default()),
+        Box::new(MemoryLocalList::default()),
+        t(0),
+    )
+}
+
+/// Frames sent, as JSON arrays.
+pub(super) fn frames(out: &[Output]) -> Vec<Value> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Send(s) => serde_json::from_str(s).ok(),
+            _ => None,
+        })
+        .collect()
+}
+
+pub(super) fn commands(out: &[Output]) -> Vec<SiteCommand> {
+    out.iter()
+        .filter_map(|o| match o {
+            Output::Site(c) => Some(c.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The single CALL in `out`: (id, action, payload).
+pub(super) fn the_call(out: &[Output]) -> (String, String, Value) {
+    let calls: Vec<Value> = frames(out).into_iter().filter(|f| f[0] == 2).collect();
+    assert_eq!(calls.len(), 1, "expected one CALL in {out:?}");
+    let f = &calls[0];
+    (
+        f[1].as_str().unwrap().into(),
+        f[2].as_str().unwrap().into(),
+        f[3].clone(),
+    )
+}
+
+pub(super) fn reply(
+    cp: &mut ChargePoint,
+    id: &str,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> Vec<Output> {
+    cp.on_text(&json!([3, id, payload]).to_string(), now)
+}
+
+pub(super) fn status(
+    cp: &mut ChargePoint,
+    connector: u32,
+    s: ChargePointStatus,
+    now: DateTime<Utc>,
+) -> Vec<Output> {
+    cp.on_site(
+        SiteEvent::ConnectorStatus {
+            connector,
+            status: s,
+            error_code: ChargePointErrorCode::NoError,
+            info: None,
+            vendor_error_code: None,
+        },
+        now,
+    )
+}
+
+/// Connect, boot accepted, acknowledge the three boot statuses.
+pub(super) fn online() -> ChargePoint {
+    let mut cp = cp();
+    for c in 0..=2 {
+        status(&mut cp, c, ChargePointStatus::Available, t(0));
+    }
+    let out = cp.on_connected(t(0));
+    let (id, action, _) = the_call(&out);
+    assert_eq!(action, "BootNotification");
+    let mut out = reply(
+        &mut cp,
+        &id,
+        json!({"status": "Accepted", "currentTime": "2026-02-01T08:00:00Z", "interval": 300}),
+        t(0),
+    );
+    for c in 0..=2 {
+        let (id, action, p) = the_call(&out);
+        assert_eq!(
+            (action.as_str(), p["connectorId"].as_i64()),
+            ("StatusNotification", Some(c))
+        );
+        out = reply(&mut cp, &id, json!({}), t(0));
+    }
+    assert!(frames(&out).is_empty());
+    cp
+}
+
+pub(super) fn call(
+    cp: &mut ChargePoint,
+    action: &str,
+    payload: Value,
+    now: DateTime<Utc>,
+) -> (Value, Vec<Output>) {
+    let out = cp.on_text(&json!([2, "c1", action, payload]).to_string(), now);
+    let answer = frames(&out)
+        .into_iter()
+        .find(|f| f[1] == "c1")
+        .expect("an answer");
+    (answer, out)
+}
+
+#[test]
+fn nothing_but_boot_until_accepted() {
+    let mut cp = cp();
+    let out = cp.on_connected(t(0));
+    let (id, action, payload) = the_call(&out);
+    assert_eq!(action, "BootNotification");
+    assert_eq!(payload["chargePointVendor"], "hubgate");
+    assert!(frames(&status(&mut cp, 1, ChargePointStatus::Available, t(1))).is_empty());
+    let out = cp.on_site(
+        SiteEvent::IdPresented {
+            connector: Some(1),
+            id_tag: CiString20::new("tag").unwrap(),
+        },
+        t(1),
+    );
+    assert!(matches!(
+        &commands(&out)[..],
+        [SiteCommand::AuthorizeResult { info: None, .. }]
+    ));
+    let out = reply(
+        &mut cp,
+        &id,
+        json!({"status": "Pending", "currentTime": "2026-02-01T09:00:00Z", "interval": 10}),
+        t(2),
+    );
+    assert!(frames(&out).is_empty());
+    assert_eq!(cp.registration(), Registration::Pending);
+    // the CSMS may talk to us while Pending
+    let (answer, _) = call(
+        &mut cp,
+        "GetConfiguration",
+        json!({"key": ["HeartbeatInterval"]}),
+        t(3),
+    );
+    assert_eq!(answer[0], 3);
+    assert!(frames(&cp.on_tick(t(11))).is_empty());
+    let (id, action, _) = the_call(&cp.on_tick(t(12)));
+    assert_eq!(action, "BootNotification");
+    let out = reply(
+        &mut cp,
+        &id,
+        json!({"status": "Accepted", "currentTime": "2026-02-01T09:00:00Z", "interval": 120}),
+        t(13),
+    );
+    let (_, action, p) = the_call(&out);
+    assert_eq!(action, "StatusNotification");
+    // clock synchronised to the CSMS's time
+    assert_eq!(p["timestamp"], "2026-02-01T09:00:00.000Z");
+    assert_eq!(cp.config().int("HeartbeatInterval"), 120);
+}
+
+#[test]
+fn rejected_boot_stays_silent_until_the_interval() {
+    let mut cp = cp();
+    let (id, _, _) = the_call(&cp.on_connected(t(0)));
+    reply(
+        &mut cp,
+        &id,
+        json!({"status": "Rejected", "currentTime": "2026-02-01T08:00:00Z", "interval": 60}),
+        t(0),
+    );
+    let out = cp.on_text(r#"[2,"x","Reset",{"type":"Soft"}]"#, t(1));
+    assert!(out.is_empty());
+    assert!(frames(&cp.on_tick(t(59))).is_empty());
+    assert_eq!(the_call(&cp.on_tick(t(60))).1, "BootNotification");
+}
+
+#[test]
+fn heartbeat_at_the_interval() {
+    let mut cp = online();
+    assert!(frames(&cp.on_tick(t(299))).is_empty());
+    let (id, action, _) = the_call(&cp.on_tick(t(300)));
+    assert_eq!(action, "Heartbeat");
+    reply(
+        &mut cp,
+        &id,
+        json!({"currentTime": "2026-02-01T08:10:00Z"}),
+        t(301),
+    );
+    assert!(frames(&cp.on_tick(t(599))).is_empty());
+}
+
+pub(super) fn start_tx(
+    cp: &mut ChargePoint,
+    local: u64,
+    connector: u32,
+    now: DateTime<Utc>,
+) -> Vec<Output> {
+    cp.on_site(
+        SiteEvent::TransactionStarted {
+            local,
+            connector,
+            id_tag: CiString20::new("AbC").unwrap(),
+            meter_start_wh: 1000.4,
+            at: now,
+            reservation_id: None,
+        },
+        now,
+    )
+}
+
+pub(super) fn reading(wh: f64) -> SiteEvent {
+    SiteEvent::Meter {
+        connector: 1,
+        reading: crate::ocpp::metering::MeterReading {
+            energy_wh: wh,
+            ..Default::default()
+        },
+    }
+}
+
+#[test]
+fn reconnect_sends_only_changed_statuses() {
+    let mut cp = online();
+    cp.on_disconnected(t(5));
+    status(&mut cp, 2, ChargePointStatus::Faulted, t(6));
+    let out = cp.on_connected(t(7));
+    let (_, action, p) = the_call(&out);
+    assert_eq!(
+        (
+            action.as_str(),
+            p["connectorId"].clone(),
+            p["status"].clone()
+        ),
+        ("StatusNotification", json!(2), json!("Faulted"))
+    );
+    assert!(out.contains(&Output::PingInterval(60)));
+}
+
+#[test]
+fn saved_profiles_come_back_without_tx_profiles() {
+    let mut saved = ProfileStore::new(cp().setup.shape.clone());
+    let p = |id, purpose| -> ChargingProfile {
+        serde_json::from_value(json!({
+            "chargingProfileId": id, "stackLevel": 0, "chargingProfilePurpose": purpose,
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {"chargingRateUnit": "A", "startSchedule": "2026-02-01T07:00:00Z",
+                "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 12.0}]}
+        }))
+        .unwrap()
+    };
+    let tx = ActiveTx {
+        transaction_id: Some(1),
+        started: t(0),
+    };
+    saved
+        .set(0, p(1, "ChargePointMaxProfile"), None, t(0))
+        .unwrap();
+    saved.set(1, p(2, "TxProfile"), Some(&tx), t(0)).unwrap();
+    let cp = cp().with_profiles(saved);
+    let limits = cp.charging_limits();
+    assert_eq!(limits.profiles.profiles().len(), 1);
+    assert_eq!(limits.limits_at(t(1)).site_cap_a, Some(12.0));
+}
