@@ -126,16 +126,16 @@ pub enum Command {
 
 /// How to reach one bus from the command line.
 #[derive(Debug, Clone, clap::Args)]
-#[group(required = true, multiple = false, id = "line")]
+#[group(skip)]
 pub struct LineArgs {
     /// Modbus TCP endpoint HOST:PORT.
-    #[arg(long, group = "line")]
+    #[arg(long, group = "endpoint")]
     pub tcp: Option<String>,
     /// RTU framing over TCP (a serial gateway in transparent mode), HOST:PORT.
-    #[arg(long, group = "line")]
+    #[arg(long, group = "endpoint")]
     pub rtu_over_tcp: Option<String>,
     /// Serial device for Modbus RTU.
-    #[arg(long, group = "line")]
+    #[arg(long, group = "endpoint")]
     pub serial: Option<PathBuf>,
     /// Serial baud rate.
     #[arg(long, default_value_t = 9600)]

@@ -173,8 +173,13 @@ impl SimCharger {
     fn step(&mut self, now_s: f64, dt_s: f64, physics: &Physics) {
         let offer = self.offered_a(now_s);
         if (offer - self.offer_a).abs() > 1e-9 {
+            // A car still catching up with a rising offer keeps following it: only a change that
+            // finds it settled (or a cut) starts a new reaction delay.
+            let catching_up = offer > self.offer_a && self.draw_a[0] < self.offer_a - 0.01;
+            if !catching_up {
+                self.offer_changed_s = now_s;
+            }
             self.offer_a = offer;
-            self.offer_changed_s = now_s;
         }
         let Some(car) = &mut self.car else {
             self.draw_a = [0.0; 3];

@@ -71,6 +71,20 @@ impl Simulated {
         });
     }
 
+    /// Waits until the simulation has stepped `seconds` further (bounded), so the registers
+    /// show what was just changed.
+    pub async fn settle(&self, seconds: f64) {
+        let start = lock(&self.world).site.now_s;
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while lock(&self.world).site.now_s < start + seconds {
+            assert!(
+                std::time::Instant::now() < end,
+                "the simulation clock does not run"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+
     /// The config as TOML, for a daemon to read.
     pub fn config_toml(&self) -> String {
         toml::to_string(&self.config).unwrap()
