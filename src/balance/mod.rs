@@ -11,7 +11,7 @@ pub use cycle::{
     plan_cycle,
 };
 pub use fill::{Ask, Bound, Grant, fill};
-pub use model::{ChargerNode, CircuitNode, ModelError, Settings, SiteModel};
+pub use model::{ChargerNode, CircuitNode, ModelError, Settings, SiteModel, path_of};
 pub use observe::observe;
 
 #[cfg(test)]

@@ -40,6 +40,8 @@ pub struct SimDevice {
     pub image: RegisterImage,
     /// False while the device plays dead (no answer at all).
     pub online: bool,
+    /// Read requests it answered.
+    pub reads: u64,
 }
 
 /// Options of the simulated world beyond the site config.
@@ -143,6 +145,7 @@ impl SimWorld {
                 wiring: ch.wiring.clone(),
                 image: RegisterImage::new(driver),
                 online: true,
+                reads: 0,
             });
         }
         for m in &config.meters {
@@ -175,6 +178,7 @@ impl SimWorld {
                 wiring: m.wiring.clone(),
                 image: RegisterImage::new(driver),
                 online: true,
+                reads: 0,
             });
         }
         let mut site = SimSite::new(
@@ -273,6 +277,7 @@ impl SimWorld {
         count: u16,
     ) -> Option<Result<Vec<u16>, ModbusException>> {
         let d = self.device(bus, unit)?;
+        d.reads += 1;
         Some(d.image.read(kind, address, count))
     }
 
