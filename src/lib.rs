@@ -10,4 +10,5 @@ pub mod phase;
 pub mod service;
 pub mod sim;
 pub mod status;
+pub mod store;
 pub mod view;
