@@ -17,7 +17,7 @@ use super::journal::{
 use super::outbox::{self, Due, RetryPolicy, Seq, Settled, StartAck};
 use super::retention::{self, Pruned, Retention};
 use super::samples::{self, SiteSample};
-use super::settings;
+use super::settings::{self, Availability};
 use super::writer::{Counters, Finish, Job, Msg, WriterStats};
 use rusqlite::Connection;
 use std::sync::Arc;
@@ -103,6 +103,23 @@ impl WriterHandle {
     /// [`settings::all`].
     pub async fn settings(&self) -> StoreResult<Vec<(String, String)>> {
         self.call(settings::all).await
+    }
+
+    /// [`settings::availability`].
+    pub async fn availability(&self, connector: u32) -> StoreResult<Availability> {
+        self.call(move |c| settings::availability(c, connector))
+            .await
+    }
+
+    /// [`settings::set_availability`].
+    pub async fn set_availability(
+        &self,
+        connector: u32,
+        availability: Availability,
+        now: Millis,
+    ) -> StoreResult<()> {
+        self.call(move |c| settings::set_availability(c, connector, availability, now))
+            .await
     }
 
     /// [`journal::record_start`].

@@ -163,6 +163,10 @@ pub(crate) fn enqueue(
 }
 
 /// The message to send next, if the oldest undelivered one is due at `now`.
+///
+/// The sender sends one transaction message at a time and settles it ([`mark_acked`],
+/// [`mark_failed`]) before asking again: until then the same message is offered again (also
+/// after a restart, whether or not it was [`mark_sent`]).
 pub fn next_due(conn: &Connection, now: Millis) -> StoreResult<Due> {
     let mut stmt = conn.prepare_cached(
         "SELECT o.seq, o.tx_id, o.action, o.payload, o.attempts, o.next_attempt_at, \

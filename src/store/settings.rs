@@ -41,3 +41,44 @@ pub fn all(conn: &Connection) -> StoreResult<Vec<(String, String)>> {
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
+
+text_enum! {
+    /// A connector's availability as set by ChangeAvailability, kept across restarts.
+    pub enum Availability {
+        /// Available for charging.
+        Operative => "Operative",
+        /// Taken out of service.
+        Inoperative => "Inoperative",
+    }
+}
+
+/// The settings key of a connector's availability (connector 0: the whole charge point).
+pub fn availability_key(connector: u32) -> String {
+    format!("connector.{connector}.availability")
+}
+
+/// The stored availability of `connector`; [`Availability::Operative`] if never set.
+pub fn availability(conn: &Connection, connector: u32) -> StoreResult<Availability> {
+    match get(conn, &availability_key(connector))? {
+        None => Ok(Availability::Operative),
+        Some(v) => Availability::parse(&v).ok_or(super::StoreError::BadValue {
+            column: "settings.value",
+            value: v,
+        }),
+    }
+}
+
+/// Store the availability of `connector`.
+pub fn set_availability(
+    conn: &Connection,
+    connector: u32,
+    availability: Availability,
+    now: Millis,
+) -> StoreResult<()> {
+    set(
+        conn,
+        &availability_key(connector),
+        availability.as_str(),
+        now,
+    )
+}

@@ -268,3 +268,41 @@ fn read_only_refuses_a_missing_file_without_creating_it() {
     assert!(matches!(err, StoreError::Io { .. }), "{err}");
     assert!(!path.exists());
 }
+
+#[test]
+fn settings_round_trip_and_availability_persists() {
+    use hubgate::store::settings::{Availability, availability, set_availability};
+    let (_dir, path) = temp_db();
+    {
+        let store = Store::open(&path).expect("open");
+        let c = store.conn();
+        settings::set(c, "b", "2", 1).expect("set");
+        settings::set(c, "a", "1", 1).expect("set");
+        settings::set(c, "a", "3", 2).expect("overwrite");
+        assert_eq!(
+            availability(c, 2).expect("default"),
+            Availability::Operative
+        );
+        set_availability(c, 2, Availability::Inoperative, 3).expect("set");
+        assert!(settings::remove(c, "b").expect("remove"));
+        assert!(!settings::remove(c, "b").expect("remove again"));
+    }
+    let store = Store::open(&path).expect("reopen");
+    let c = store.conn();
+    assert_eq!(availability(c, 2).expect("get"), Availability::Inoperative);
+    assert_eq!(
+        settings::all(c).expect("all"),
+        vec![
+            ("a".to_string(), "3".to_string()),
+            (
+                "connector.2.availability".to_string(),
+                "Inoperative".to_string()
+            )
+        ]
+    );
+    settings::set(c, "connector.1.availability", "Sideways", 4).expect("set junk");
+    assert!(matches!(
+        availability(c, 1),
+        Err(StoreError::BadValue { .. })
+    ));
+}
