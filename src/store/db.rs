@@ -89,7 +89,7 @@ impl Store {
             // mark is in the main file before anything else is.
             conn.pragma_update(None, "application_id", APPLICATION_ID)?;
         }
-        configure(&conn)?;
+        configure(&conn, &path)?;
         migrate(&mut conn)?;
         Ok(Store { conn, path })
     }
@@ -282,12 +282,16 @@ fn classify(path: &Path, e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn configure(conn: &Connection) -> StoreResult<()> {
+fn configure(conn: &Connection, path: &Path) -> StoreResult<()> {
     let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Conflict(format!(
-            "the database refused write-ahead logging (journal_mode is {mode})"
-        )));
+        // E.g. a file system without the shared memory WAL needs.
+        return Err(StoreError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(format!(
+                "write-ahead logging is not available here (journal_mode stays {mode})"
+            )),
+        });
     }
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "foreign_keys", true)?;
