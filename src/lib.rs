@@ -20,4 +20,5 @@ pub mod service;
 pub mod sim;
 pub mod site;
 pub mod status;
+pub mod store;
 pub mod view;
