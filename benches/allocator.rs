@@ -42,7 +42,9 @@ fn site(n: usize) -> (SiteModel, Snapshot) {
             });
         }
     }
-    let leaves: Vec<usize> = (0..circuits.len()).filter(|&c| circuits[c].depth == 2).collect();
+    let leaves: Vec<usize> = (0..circuits.len())
+        .filter(|&c| circuits[c].depth == 2)
+        .collect();
     let wirings = [
         vec![Phase::L1, Phase::L2, Phase::L3],
         vec![Phase::L2, Phase::L3, Phase::L1],
@@ -88,7 +90,10 @@ fn site(n: usize) -> (SiteModel, Snapshot) {
     let snapshot = Snapshot {
         meters: meters
             .iter()
-            .map(|_| MeterObs { current_a: Some(PerPhase([120.0, 80.0, 100.0])), age_s: Some(0.3) })
+            .map(|_| MeterObs {
+                current_a: Some(PerPhase([120.0, 80.0, 100.0])),
+                age_s: Some(0.3),
+            })
             .collect(),
         chargers: (0..n)
             .map(|i| ChargerObs {

@@ -28,7 +28,10 @@ fn config() -> String {
         "[site]\nid = \"bench\"\nname = \"Reaction bench\"\ngrid_limit_a = 400\ngrid_meter = \"grid\"\nsafety_margin_a = 2\nfallback_current_a = 0\n\n[control]\ncycle_ms = 1000\nramp_up_a_per_s = 8\n\n[[buses]]\nname = \"meters\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n\n[[meters]]\nname = \"grid\"\ndriver = \"eastron-sdm630\"\nbus = \"meters\"\nunit = 1\n",
     );
     for g in 0..CHARGERS / 10 {
-        let _ = write!(s, "\n[[buses]]\nname = \"gw{g}\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n");
+        let _ = write!(
+            s,
+            "\n[[buses]]\nname = \"gw{g}\"\nkind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1\n"
+        );
     }
     for i in 0..CHARGERS {
         let _ = write!(
@@ -43,7 +46,12 @@ fn config() -> String {
 }
 
 fn setpoints(world: &Arc<Mutex<SimWorld>>) -> Vec<f64> {
-    lock(world).site.chargers.iter().map(|c| c.setpoint_a).collect()
+    lock(world)
+        .site
+        .chargers
+        .iter()
+        .map(|c| c.setpoint_a)
+        .collect()
 }
 
 fn grid_reads(world: &Arc<Mutex<SimWorld>>) -> u64 {
@@ -60,7 +68,8 @@ async fn wait_steady(world: &Arc<Mutex<SimWorld>>) {
     while stable < 4 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = setpoints(world);
-        if now.iter().zip(&last).all(|(a, b)| (a - b).abs() < 0.01) && now.iter().all(|a| *a >= 6.0) {
+        if now.iter().zip(&last).all(|(a, b)| (a - b).abs() < 0.01) && now.iter().all(|a| *a >= 6.0)
+        {
             stable += 1;
         } else {
             stable = 0;
@@ -75,25 +84,48 @@ async fn main() {
         return; // `cargo test --benches` asks for a list
     }
     let text = config();
-    let site = load_site_str(&text, Path::new("bench.toml"), &EnvSource::Map(Default::default())).expect("config");
+    let site = load_site_str(
+        &text,
+        Path::new("bench.toml"),
+        &EnvSource::Map(Default::default()),
+    )
+    .expect("config");
     let mut config = site.loaded.config;
     let options = SimOptions {
         traffic: None,
         building: Some(LoadProfile::constant(PerPhase([20.0, 20.0, 20.0]))),
         ..SimOptions::default()
     };
-    let world = Arc::new(Mutex::new(SimWorld::from_config(&config, &site.registry, options).expect("world")));
+    let world = Arc::new(Mutex::new(
+        SimWorld::from_config(&config, &site.registry, options).expect("world"),
+    ));
     for c in &mut lock(&world).site.chargers {
-        c.plug_in(Car { max_current_a: 32.0, phases: 3, wants_wh: 1e12, id_tag: "X".into() });
+        c.plug_in(Car {
+            max_current_a: 32.0,
+            phases: 3,
+            wants_wh: 1e12,
+            id_tag: "X".into(),
+        });
     }
-    let servers = serve(Arc::clone(&world), &config, Ports::Free).await.expect("serve");
+    let servers = serve(Arc::clone(&world), &config, Ports::Free)
+        .await
+        .expect("serve");
     servers.rewrite(&mut config);
     let _clock = run_clock(Arc::clone(&world), Duration::from_millis(20));
     let (view, _view_rx) = watch::channel(SiteView::default());
     let (heartbeat, _hb) = watch::channel(0);
     let (_limits_tx, limits) = watch::channel(ExternalLimits::default());
-    let runtime = SiteRuntime::start(Arc::new(config), &site.registry, SiteChannels { view, heartbeat, limits, records: None })
-        .expect("start");
+    let runtime = SiteRuntime::start(
+        Arc::new(config),
+        &site.registry,
+        SiteChannels {
+            view,
+            heartbeat,
+            limits,
+            records: None,
+        },
+    )
+    .expect("start");
 
     let mut from_reading = Vec::new();
     let mut from_surge = Vec::new();
@@ -107,7 +139,11 @@ async fn main() {
             let now = w.site.now_s;
             let grid = w.site.grid();
             if let Some(p) = w.site.load_profiles[grid].as_mut() {
-                p.surges = vec![Surge { start_s: now, duration_s: f64::INFINITY, amps: PerPhase([60.0, 0.0, 0.0]) }];
+                p.surges = vec![Surge {
+                    start_s: now,
+                    duration_s: f64::INFINITY,
+                    amps: PerPhase([60.0, 0.0, 0.0]),
+                }];
             }
         }
         let mut t_read = None;
@@ -120,7 +156,10 @@ async fn main() {
             if now.iter().zip(&before).all(|(a, b)| *a < b - 0.5) {
                 break;
             }
-            assert!(Instant::now() < deadline, "the chargers were not all cut within 10 s");
+            assert!(
+                Instant::now() < deadline,
+                "the chargers were not all cut within 10 s"
+            );
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
         let done = Instant::now();
@@ -134,7 +173,10 @@ async fn main() {
         }
     }
     runtime.stop().await;
-    for (name, mut v) in [("overload reading -> all 50 setpoints written", from_reading), ("surge -> all 50 setpoints written", from_surge)] {
+    for (name, mut v) in [
+        ("overload reading -> all 50 setpoints written", from_reading),
+        ("surge -> all 50 setpoints written", from_surge),
+    ] {
         v.sort();
         println!(
             "{name}: min {:.0} ms, median {:.0} ms, max {:.0} ms ({} trials)",

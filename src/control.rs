@@ -273,6 +273,7 @@ fn build_view(
         grid_limit_a: plan.grid_limit_a,
         limit_source: plan.grid_limit_source.clone(),
         fallback: plan.fallback,
+        curtailed: plan.curtailed,
         total_power_w,
         chargers: charger_views,
         meters: meter_views,

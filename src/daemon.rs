@@ -14,6 +14,7 @@ use crate::mqtt::MqttTask;
 use crate::service::{Notifier, Request, Signals, init_logging, watchdog};
 use crate::site::{SiteChannels, SiteLoadError, SiteRuntime, StartError, load_site};
 use crate::status;
+use crate::store::{Store, StoreError, StoreWriter, WriterHandle};
 use crate::view::SiteView;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub enum DaemonError {
     Load(#[from] SiteLoadError),
     #[error("{0}")]
     Start(#[from] StartError),
+    #[error("database: {0}")]
+    Store(#[from] StoreError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -49,6 +52,10 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
         info!(key = %key, variable = %var, "set from the environment");
     }
 
+    let db_path = config.database_path();
+    let writer = open_store(&db_path)?;
+    info!(database = %db_path.display(), "database open");
+
     let (view_tx, view_rx) = watch::channel(SiteView::default());
     let (heartbeat_tx, heartbeat_rx) = watch::channel(0u64);
     let (limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
@@ -68,6 +75,13 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
         })
     };
 
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let recorder = crate::recorder::spawn(
+        shared.view.subscribe(),
+        writer.clone(),
+        std::time::Duration::from_secs(60),
+        stop_rx,
+    );
     let mut signals = Signals::install()?;
     let mut runtime = start(&config, &site.registry, &shared)?;
     let mut mqtt = start_mqtt(&config, &shared, &limits_tx);
@@ -116,9 +130,26 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
         m.stop().await;
     }
     status_task.abort();
+    let _ = stop_tx.send(true);
+    let _ = recorder.await;
+    if let Err(e) = writer.shutdown().await {
+        warn!(error = %e, "database not closed cleanly");
+    }
     let _ = std::fs::remove_file(&socket);
     info!("stopped");
     Ok(())
+}
+
+/// Opens (creating or migrating) the database and starts its writer. A foreign or damaged file is
+/// refused and left untouched.
+pub fn open_store(path: &Path) -> Result<WriterHandle, StoreError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| StoreError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+    }
+    StoreWriter::spawn(Store::open(path)?)
 }
 
 /// MQTT, when configured; a problem with it is logged and the site runs without it.

@@ -16,6 +16,7 @@ pub mod modbus;
 pub mod mqtt;
 pub mod ocpp;
 pub mod phase;
+pub mod recorder;
 pub mod service;
 pub mod sim;
 pub mod site;

@@ -22,6 +22,9 @@ pub struct SiteView {
     pub limit_source: String,
     /// True while a meter is stale and its chargers run at the fallback current.
     pub fallback: bool,
+    /// True when some connected charger got less than it could take because of a limit.
+    #[serde(default)]
+    pub curtailed: bool,
     pub total_power_w: f64,
     pub chargers: Vec<ChargerView>,
     pub meters: Vec<MeterView>,

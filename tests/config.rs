@@ -4,21 +4,8 @@ use hubgate::config::{DeviceKind, DriverCatalog, EnvSource, load_file, load_str}
 use std::collections::HashMap;
 use std::path::Path;
 
-struct Fake;
-impl DriverCatalog for Fake {
-    fn kind_of(&self, name: &str) -> Option<DeviceKind> {
-        match name {
-            "eastron-sdm630" => Some(DeviceKind::Meter),
-            "abb-terra-ac" => Some(DeviceKind::Charger),
-            _ => None,
-        }
-    }
-    fn names(&self) -> Vec<String> {
-        vec!["eastron-sdm630".into(), "abb-terra-ac".into()]
-    }
-}
-fn catalog() -> Fake {
-    Fake
+fn catalog() -> hubgate::driver::Registry {
+    hubgate::driver::Registry::builtin().expect("built-in drivers")
 }
 
 fn no_env() -> EnvSource {

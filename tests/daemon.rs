@@ -124,6 +124,25 @@ async fn runs_as_a_systemd_notify_service_reloads_and_stops_cleanly() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 
+    // The database is where systemd said, and it holds the status history.
+    let db = state.join("hubgate.db");
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let changes = hubgate::store::Store::open_read_only(&db)
+            .ok()
+            .and_then(|s| hubgate::store::history::status_changes(s.conn(), 0, i64::MAX).ok())
+            .map_or(0, |c| c.len());
+        if changes >= 3 {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "no status history in {}",
+            db.display()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // A broken config: reported, the running one kept.
     std::fs::write(&config, good.replace("grid_limit_a", "grid_limt_a")).unwrap();
     signal(&child, "HUP");
@@ -200,4 +219,28 @@ fn a_config_with_problems_does_not_start() {
         err.matches("line ").count() >= 3,
         "every charger's driver named with its line: {err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_database_is_refused_and_left_untouched() {
+    let sim = simulate(SMALL_SITE, [1.0; 3]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("site.toml");
+    std::fs::write(&config, sim.config_toml()).unwrap();
+    let db = dir.path().join("hubgate.db");
+    let foreign = b"SQLite format 3\0 but really somebody else's file".to_vec();
+    std::fs::write(&db, &foreign).unwrap();
+    let out = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&config)
+            .env("STATE_DIRECTORY", dir.path())
+            .env("RUNTIME_DIRECTORY", dir.path())
+            .output()
+            .unwrap()
+    });
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("hubgate.db"), "{err}");
+    assert_eq!(std::fs::read(&db).unwrap(), foreign, "the file was changed");
 }

@@ -14,9 +14,6 @@ use std::time::Duration;
 use support::broker::{Broker, Observer, Relay};
 use tokio::sync::watch;
 
-#[path = "support/catalog.rs"]
-mod catalog;
-
 fn settings(url: &str, dir: &std::path::Path) -> MqttSettings {
     let text = format!(
         r#"
@@ -47,7 +44,7 @@ home_assistant = true
         &text,
         "t.toml".as_ref(),
         &EnvSource::Map(Default::default()),
-        &catalog::catalog(),
+        &hubgate::driver::Registry::builtin().unwrap(),
     )
     .unwrap();
     MqttSettings::from_config(&loaded.config, dir)

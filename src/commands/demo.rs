@@ -54,6 +54,8 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         ),
     };
     config.storage.database = Some(db_path.clone());
+    let writer =
+        crate::daemon::open_store(&db_path).map_err(|e| CommandError::Other(e.to_string()))?;
 
     let config = Arc::new(config);
     let (view_tx, mut view_rx) = watch::channel(SiteView::default());
@@ -63,6 +65,13 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         .map_err(|e| CommandError::Other(e.to_string()))?;
     let (record_tx, mut record_rx) = mpsc::channel::<CycleRecord>(1024);
     let clock = run_clock(Arc::clone(&world), Duration::from_millis(100));
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let recorder = crate::recorder::spawn(
+        view_tx.subscribe(),
+        writer.clone(),
+        Duration::from_secs(60),
+        stop_rx,
+    );
     let runtime = SiteRuntime::start(
         Arc::clone(&config),
         &site.registry,
@@ -119,6 +128,9 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
     }
     clock.abort();
     drop(servers);
+    let _ = stop_tx.send(true);
+    let _ = recorder.await;
+    let _ = writer.shutdown().await;
     if temporary {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));

@@ -193,10 +193,10 @@ fn run_and_kill(path: &Path, run: i64, events: usize, log: &Path) -> Vec<String>
     let reader = std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines() {
             let Ok(line) = line else { break };
-            if let Some(ev) = line.strip_prefix("EVT ") {
-                if tx.send(ev.to_string()).is_err() {
-                    break;
-                }
+            if let Some(ev) = line.strip_prefix("EVT ")
+                && tx.send(ev.to_string()).is_err()
+            {
+                break;
             }
         }
     });

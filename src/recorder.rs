@@ -1,0 +1,167 @@
+//! History for reports, from the live site view: every connector status change as it happens,
+//! and the site's per-phase current, power and limit averaged over a sample period. Old history
+//! is pruned and downsampled by the store's retention policy once an hour.
+
+use crate::store::WriterHandle;
+use crate::store::history::StatusChange;
+use crate::store::retention::Retention;
+use crate::store::samples::SiteSample;
+use crate::view::{ChargerView, SiteView};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::warn;
+
+/// The status and error code a charger's view is recorded with (OCPP spellings).
+pub fn status_of(c: &ChargerView) -> (String, String) {
+    if !c.reachable {
+        return ("Unavailable".into(), "OtherError".into());
+    }
+    let error = if c.status == "Faulted" {
+        "OtherError"
+    } else {
+        "NoError"
+    };
+    (c.status.clone(), error.into())
+}
+
+/// Averages views over a period (pure).
+#[derive(Debug, Default, Clone)]
+pub struct Averager {
+    start_ms: Option<i64>,
+    n: u32,
+    current: [f64; 3],
+    measured: [u32; 3],
+    power: f64,
+    limit: [f64; 3],
+    curtailed: bool,
+}
+
+impl Averager {
+    pub fn add(&mut self, v: &SiteView) {
+        if self.start_ms.is_none() {
+            self.start_ms = Some(v.at_ms);
+            self.limit = [f64::INFINITY; 3];
+        }
+        self.n += 1;
+        if let Some(g) = v.grid_current_a {
+            for i in 0..3 {
+                self.current[i] += g.0[i];
+                self.measured[i] += 1;
+            }
+        }
+        self.power += v.total_power_w;
+        for i in 0..3 {
+            self.limit[i] = self.limit[i].min(v.grid_limit_a.0[i]);
+        }
+        self.curtailed |= v.curtailed;
+    }
+
+    /// The sample of the period up to `now_ms`, and a fresh start; `None` if nothing was added.
+    pub fn take(&mut self, now_ms: i64) -> Option<SiteSample> {
+        let start = self.start_ms?;
+        let s = SiteSample {
+            at: start,
+            span_ms: (now_ms - start).max(1),
+            current_a: std::array::from_fn(|i| {
+                (self.measured[i] > 0).then(|| self.current[i] / f64::from(self.measured[i]))
+            }),
+            power_w: Some(self.power / f64::from(self.n.max(1))),
+            limit_a: std::array::from_fn(|i| self.limit[i].is_finite().then_some(self.limit[i])),
+            curtailed: self.curtailed,
+        };
+        *self = Averager::default();
+        Some(s)
+    }
+}
+
+/// Starts the recorder; it ends when `stop` turns true or the view sender is gone.
+pub fn spawn(
+    mut view: watch::Receiver<SiteView>,
+    writer: WriterHandle,
+    period: Duration,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last: HashMap<u32, (String, String)> = HashMap::new();
+        let mut avg = Averager::default();
+        let mut sample = tokio::time::interval(period);
+        sample.tick().await;
+        let mut prune = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tokio::select! {
+                changed = view.changed() => {
+                    if changed.is_err() {
+                        break;
+                    }
+                    let v = view.borrow_and_update().clone();
+                    if v.cycle == 0 {
+                        continue;
+                    }
+                    avg.add(&v);
+                    for c in &v.chargers {
+                        let now = status_of(c);
+                        if last.get(&c.connector) != Some(&now) {
+                            let change = StatusChange { connector: c.connector, status: now.0.clone(), error_code: now.1.clone(), info: None, at: v.at_ms };
+                            if let Err(e) = writer.record_status(change).await {
+                                warn!(error = %e, "status history not recorded");
+                            }
+                            last.insert(c.connector, now);
+                        }
+                    }
+                }
+                _ = sample.tick() => {
+                    if let Some(s) = avg.take(crate::store::now_ms())
+                        && let Err(e) = writer.record_site_sample(s).await {
+                            warn!(error = %e, "site sample not recorded");
+                        }
+                }
+                _ = prune.tick() => {
+                    if let Err(e) = writer.apply_retention(crate::store::now_ms(), Retention::default()).await {
+                        warn!(error = %e, "history retention failed");
+                    }
+                }
+                _ = stop.changed() => {
+                    if *stop.borrow() {
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(s) = avg.take(crate::store::now_ms()) {
+            let _ = writer.record_site_sample(s).await;
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phase::PerPhase;
+
+    #[test]
+    fn averages_measured_phases_and_keeps_the_lowest_limit() {
+        let mut a = Averager::default();
+        for (i, g) in [Some([10.0, 20.0, 30.0]), None, Some([20.0, 40.0, 60.0])]
+            .iter()
+            .enumerate()
+        {
+            a.add(&SiteView {
+                at_ms: 1000 * i as i64,
+                grid_current_a: g.map(PerPhase),
+                grid_limit_a: PerPhase::splat(60.0 - i as f64),
+                total_power_w: 3000.0,
+                curtailed: i == 1,
+                ..SiteView::default()
+            });
+        }
+        let s = a.take(3000).unwrap();
+        assert_eq!(s.at, 0);
+        assert_eq!(s.span_ms, 3000);
+        assert_eq!(s.current_a, [Some(15.0), Some(30.0), Some(45.0)]);
+        assert_eq!(s.limit_a, [Some(58.0); 3]);
+        assert!(s.curtailed);
+        assert!(a.take(4000).is_none());
+    }
+}
