@@ -75,7 +75,7 @@ impl Driver {
             .setpoint_raw(amps, nominal_voltage_v, phases)
             .unwrap_or(0.0);
         let value = if l.ty.is_integer() {
-            Raw::Int(raw.round() as i128)
+            Raw::Int((raw + 1e-6).floor() as i128) // never more than given
         } else {
             Raw::Float(raw)
         };
