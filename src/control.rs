@@ -274,6 +274,7 @@ fn build_view(
         limit_source: plan.grid_limit_source.clone(),
         fallback: plan.fallback,
         curtailed: plan.curtailed,
+        deferred_w: plan.deferred_a * v,
         total_power_w,
         chargers: charger_views,
         meters: meter_views,

@@ -34,6 +34,7 @@ pub struct Averager {
     current: [f64; 3],
     measured: [u32; 3],
     power: f64,
+    deferred: f64,
     limit: [f64; 3],
     curtailed: bool,
 }
@@ -52,6 +53,7 @@ impl Averager {
             }
         }
         self.power += v.total_power_w;
+        self.deferred += v.deferred_w;
         for i in 0..3 {
             self.limit[i] = self.limit[i].min(v.grid_limit_a.0[i]);
         }
@@ -70,6 +72,7 @@ impl Averager {
             power_w: Some(self.power / f64::from(self.n.max(1))),
             limit_a: std::array::from_fn(|i| self.limit[i].is_finite().then_some(self.limit[i])),
             curtailed: self.curtailed,
+            deferred_w: Some(self.deferred / f64::from(self.n.max(1))),
         };
         *self = Averager::default();
         Some(s)
@@ -153,6 +156,7 @@ mod tests {
                 grid_limit_a: PerPhase::splat(60.0 - i as f64),
                 total_power_w: 3000.0,
                 curtailed: i == 1,
+                deferred_w: if i == 1 { 2300.0 } else { 0.0 },
                 ..SiteView::default()
             });
         }
@@ -162,6 +166,7 @@ mod tests {
         assert_eq!(s.current_a, [Some(15.0), Some(30.0), Some(45.0)]);
         assert_eq!(s.limit_a, [Some(58.0); 3]);
         assert!(s.curtailed);
+        assert_eq!(s.deferred_w, Some(2300.0 / 3.0));
         assert!(a.take(4000).is_none());
     }
 }

@@ -25,6 +25,10 @@ pub struct SiteView {
     /// True when some connected charger got less than it could take because of a limit.
     #[serde(default)]
     pub curtailed: bool,
+    /// Estimated power the curtailed chargers could have taken beyond what they were given (W):
+    /// the allocator's deferred current times the nominal voltage.
+    #[serde(default)]
+    pub deferred_w: f64,
     pub total_power_w: f64,
     pub chargers: Vec<ChargerView>,
     pub meters: Vec<MeterView>,

@@ -120,6 +120,11 @@ pub struct CyclePlan {
     pub fallback: bool,
     /// Some connected charger got less than it could take because of a limit.
     pub curtailed: bool,
+    /// What the curtailed chargers could have taken beyond their grants, summed over the grid
+    /// phases they draw on (A x phases): each curtailed charger's upper bound (max current,
+    /// caps, what its car takes) minus its grant, times its number of phases. Reports turn it
+    /// into the power (and energy) curtailment deferred.
+    pub deferred_a: f64,
 }
 
 /// What the loop remembers from cycle to cycle.
@@ -343,8 +348,13 @@ pub fn plan_cycle(
     }
     let grants = fill(model, &mut room.clone(), &asks);
     let mut curtailed = false;
+    let mut deferred_a = 0.0;
     for g in grants {
         let ch = &model.chargers[g.charger];
+        let upper = asks
+            .iter()
+            .find(|a| a.charger == g.charger)
+            .map_or(g.amps, |a| a.upper_a);
         let reason = match g.bound {
             Bound::Upper => Reason::Full,
             Bound::Circuit(c, phase) => {
@@ -367,6 +377,9 @@ pub fn plan_cycle(
         } else {
             0.0
         };
+        if !matches!(reason, Reason::Full) {
+            deferred_a += (upper - target).max(0.0) * ch.per_phase.sum();
+        }
         setpoints[g.charger] = Some(Setpoint {
             amps: target,
             reason,
@@ -424,6 +437,7 @@ pub fn plan_cycle(
         grid_limit_source: grid_source,
         fallback,
         curtailed,
+        deferred_a,
     }
 }
 

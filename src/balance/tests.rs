@@ -125,6 +125,8 @@ fn three_chargers_share_a_32_a_circuit_equally() {
     // 32 - 1 margin = 31, shared by three.
     assert_eq!(amps(&plan), vec![10.333, 10.333, 10.333]);
     assert!(plan.curtailed);
+    // Each could take 32 A on three phases: 3 x (32 - 31/3) x 3 phase-amps deferred.
+    assert!((plan.deferred_a - 3.0 * (32.0 - 31.0 / 3.0) * 3.0).abs() < 1e-9);
 }
 
 #[test]
@@ -299,6 +301,8 @@ fn current_a_car_does_not_take_goes_to_others() {
     let plan = plan_cycle(&m, &snap, &mut st, 10.0);
     assert_eq!(plan.setpoints[0].amps, 12.0, "capped at draw + headroom");
     assert_eq!(plan.setpoints[1].amps, 20.0, "the rest goes to the other");
+    // Only the second is curtailed (the first takes all its car wants): 12 A on 3 phases.
+    assert_eq!(plan.deferred_a, 36.0);
 }
 
 #[test]
@@ -331,6 +335,10 @@ fn an_external_site_cap_and_a_charger_cap_apply() {
     };
     let plan = plan_cycle(&m, &snap, &mut state(&m), 0.0);
     assert_eq!(amps(&plan), vec![22.0, 8.0]);
+    assert_eq!(
+        plan.deferred_a, 30.0,
+        "32 - 22 A on 3 phases; the capped one has its cap"
+    );
     assert_eq!(plan.grid_limit_source, "external");
     assert_eq!(plan.grid_limit_a, PerPhase([30.0; 3]));
 }

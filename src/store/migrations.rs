@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "history",
         sql: include_str!("sql/0003_history.sql"),
     },
+    Migration {
+        version: 4,
+        name: "deferred power",
+        sql: include_str!("sql/0004_deferred.sql"),
+    },
 ];
 
 /// The schema version this build writes: the last migration's.

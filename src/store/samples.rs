@@ -22,6 +22,9 @@ pub struct SiteSample {
     pub limit_a: [Option<f64>; 3],
     /// Whether any charger got less than it asked for during the period.
     pub curtailed: bool,
+    /// Mean power the curtailed chargers could have taken beyond what they got, W (an estimate
+    /// from the allocator; `None` in samples recorded before it was kept).
+    pub deferred_w: Option<f64>,
 }
 
 /// Record a site sample.
@@ -34,8 +37,8 @@ pub fn record_site_sample(conn: &Connection, s: &SiteSample) -> StoreResult<()> 
     }
     conn.execute(
         "INSERT INTO site_samples (at, span_ms, l1_a, l2_a, l3_a, power_w, \
-         limit_l1_a, limit_l2_a, limit_l3_a, curtailed) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+         limit_l1_a, limit_l2_a, limit_l3_a, curtailed, deferred_w) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         params![
             s.at,
             s.span_ms,
@@ -46,7 +49,8 @@ pub fn record_site_sample(conn: &Connection, s: &SiteSample) -> StoreResult<()> 
             s.limit_a[0],
             s.limit_a[1],
             s.limit_a[2],
-            s.curtailed
+            s.curtailed,
+            s.deferred_w
         ],
     )?;
     Ok(())
@@ -56,7 +60,7 @@ pub fn record_site_sample(conn: &Connection, s: &SiteSample) -> StoreResult<()> 
 pub fn site_samples(conn: &Connection, from: Millis, to: Millis) -> StoreResult<Vec<SiteSample>> {
     let mut stmt = conn.prepare_cached(
         "SELECT at, span_ms, l1_a, l2_a, l3_a, power_w, limit_l1_a, limit_l2_a, limit_l3_a, \
-         curtailed FROM site_samples WHERE at >= ?1 AND at < ?2 ORDER BY at, id",
+         curtailed, deferred_w FROM site_samples WHERE at >= ?1 AND at < ?2 ORDER BY at, id",
     )?;
     let rows = stmt.query_map(params![from, to], |r| {
         Ok(SiteSample {
@@ -66,6 +70,7 @@ pub fn site_samples(conn: &Connection, from: Millis, to: Millis) -> StoreResult<
             power_w: r.get(5)?,
             limit_a: [r.get(6)?, r.get(7)?, r.get(8)?],
             curtailed: r.get(9)?,
+            deferred_w: r.get(10)?,
         })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
@@ -73,8 +78,8 @@ pub fn site_samples(conn: &Connection, from: Millis, to: Millis) -> StoreResult<
 
 /// Merge the samples shorter than `bucket_ms` that start before `before` into one row per
 /// bucket (buckets aligned to the epoch; `before` is rounded down to a bucket boundary, so no
-/// bucket is merged half-way). Currents and power become span-weighted means, limits the lowest,
-/// curtailed whether any was. A bucket already down to one row is left as it is, so running it
+/// bucket is merged half-way). Currents, power and deferred power become span-weighted means,
+/// limits the lowest, curtailed whether any was. A bucket already down to one row is left as it is, so running it
 /// again changes nothing. Returns the number of rows removed (merged rows minus buckets).
 pub fn downsample(conn: &Connection, before: Millis, bucket_ms: i64) -> StoreResult<u64> {
     if bucket_ms <= 0 {
@@ -92,6 +97,8 @@ pub fn downsample(conn: &Connection, before: Millis, bucket_ms: i64) -> StoreRes
                sum(l2_a * span_ms) / sum(iif(l2_a IS NULL, NULL, span_ms)) AS l2_a, \
                sum(l3_a * span_ms) / sum(iif(l3_a IS NULL, NULL, span_ms)) AS l3_a, \
                sum(power_w * span_ms) / sum(iif(power_w IS NULL, NULL, span_ms)) AS power_w, \
+               sum(deferred_w * span_ms) / sum(iif(deferred_w IS NULL, NULL, span_ms)) \
+                 AS deferred_w, \
                min(limit_l1_a) AS limit_l1_a, min(limit_l2_a) AS limit_l2_a, \
                min(limit_l3_a) AS limit_l3_a, max(curtailed) AS curtailed, \
                count(*) AS merged \
@@ -111,9 +118,9 @@ pub fn downsample(conn: &Connection, before: Millis, bucket_ms: i64) -> StoreRes
         )?;
         conn.execute(
             "INSERT INTO site_samples (at, span_ms, l1_a, l2_a, l3_a, power_w, \
-             limit_l1_a, limit_l2_a, limit_l3_a, curtailed) \
+             limit_l1_a, limit_l2_a, limit_l3_a, curtailed, deferred_w) \
              SELECT bucket_at, span_ms, l1_a, l2_a, l3_a, power_w, limit_l1_a, limit_l2_a, \
-             limit_l3_a, curtailed FROM temp.site_buckets ORDER BY bucket_at",
+             limit_l3_a, curtailed, deferred_w FROM temp.site_buckets ORDER BY bucket_at",
             [],
         )?;
         conn.execute("DROP TABLE temp.site_buckets", [])?;

@@ -114,6 +114,7 @@ fn site(at: i64, span_ms: i64, amps: f64, curtailed: bool) -> SiteSample {
         power_w: Some(amps * 230.0),
         limit_a: [Some(32.0 - amps), Some(32.0), None],
         curtailed,
+        deferred_w: Some(if curtailed { amps * 100.0 } else { 0.0 }),
     }
 }
 
@@ -142,6 +143,11 @@ fn site_samples_are_merged_into_buckets_as_they_age() {
     assert!(!first.curtailed);
     assert_eq!(second.at, 15 * minute);
     assert!(second.curtailed);
+    assert_eq!(
+        second.deferred_w,
+        Some(2000.0 * 60_000.0 / (15.0 * 60_000.0)),
+        "span-weighted mean of the deferred power"
+    );
     assert_eq!(
         rows[2],
         site(40 * minute, minute, 1.0, false),
