@@ -17,6 +17,7 @@ pub mod mqtt;
 pub mod ocpp;
 pub mod phase;
 pub mod recorder;
+pub mod report;
 pub mod service;
 pub mod sim;
 pub mod site;

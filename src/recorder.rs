@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
 
-/// The status and error code a charger's view is recorded with (OCPP spellings).
+/// The status and error code a charger's view is recorded with (OCPP spellings). A charger
+/// hubgate cannot reach is `Unavailable` with `OtherError` (and the info `unreachable`).
 pub fn status_of(c: &ChargerView) -> (String, String) {
     if !c.reachable {
         return ("Unavailable".into(), "OtherError".into());
@@ -106,7 +107,8 @@ pub fn spawn(
                     for c in &v.chargers {
                         let now = status_of(c);
                         if last.get(&c.connector) != Some(&now) {
-                            let change = StatusChange { connector: c.connector, status: now.0.clone(), error_code: now.1.clone(), info: None, at: v.at_ms };
+                            let info = (!c.reachable).then(|| crate::report::status::UNREACHABLE_INFO.to_string());
+                            let change = StatusChange { connector: c.connector, status: now.0.clone(), error_code: now.1.clone(), info, at: v.at_ms };
                             if let Err(e) = writer.record_status(change).await {
                                 warn!(error = %e, "status history not recorded");
                             }
