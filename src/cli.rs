@@ -113,6 +113,34 @@ pub enum Command {
         #[arg(long = "drivers")]
         driver_dirs: Vec<PathBuf>,
     },
+    /// Operator report from the site's history: uptime, utilization, sessions, energy, revenue.
+    /// Reads the daemon's database without writing (safe while the daemon runs).
+    Report {
+        /// First day, YYYY-MM-DD in local time (default: 7 days before --to).
+        #[arg(long)]
+        from: Option<String>,
+        /// Day the report ends before (exclusive), YYYY-MM-DD (default: tomorrow, so the last
+        /// 7 days include today).
+        #[arg(long)]
+        to: Option<String>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t)]
+        format: crate::report::render::Format,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+        /// The database (default: the one in the config's [storage]).
+        #[arg(long)]
+        database: Option<PathBuf>,
+        /// Site config, for charger names, the tariff and the database (default: /etc/hubgate/site.toml
+        /// unless --database is given).
+        #[arg(long, short, env = "HUBGATE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Time zone of days, hours and tariff bands: `local` (the TZ environment or the system's)
+        /// or a fixed offset such as +01:00.
+        #[arg(long)]
+        tz: Option<String>,
+    },
     /// Show the live site view of the running daemon.
     Status {
         /// The daemon's status socket (default: in its runtime directory).

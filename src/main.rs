@@ -92,6 +92,27 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Drivers { name, driver_dirs } => {
             Ok(commands::drivers(name.as_deref(), &driver_dirs)?)
         }
+        Command::Report {
+            from,
+            to,
+            format,
+            output,
+            database,
+            config,
+            tz,
+        } => {
+            quiet_logging();
+            let args = commands::ReportArgs {
+                from,
+                to,
+                format,
+                output,
+                database,
+                config,
+                tz,
+            };
+            Ok(commands::report(args)?)
+        }
         Command::Status { socket, json } => {
             Ok(runtime()?.block_on(commands::status(socket, json))?)
         }

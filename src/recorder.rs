@@ -1,6 +1,8 @@
 //! History for reports, from the live site view: every connector status change as it happens,
-//! and the site's per-phase current, power and limit averaged over a sample period. Old history
-//! is pruned and downsampled by the store's retention policy once an hour.
+//! and the site's per-phase current, power and limit averaged over a sample period. When it
+//! stops, each connector gets a [`stopped`] record, so reports do not count the time hubgate was
+//! not running as the last status continuing. Old history is pruned and downsampled by the
+//! store's retention policy once an hour.
 
 use crate::store::WriterHandle;
 use crate::store::history::StatusChange;
@@ -25,6 +27,29 @@ pub fn status_of(c: &ChargerView) -> (String, String) {
         "NoError"
     };
     (c.status.clone(), error.into())
+}
+
+/// How long after start a charger that does not answer is not yet recorded as unreachable: in
+/// the first cycles it may simply not have been polled yet.
+pub const STARTUP_GRACE_MS: i64 = 10_000;
+
+/// Whether a charger's status is recorded now (pure): a charger not answering is held back
+/// until it has a status recorded in this run or [`STARTUP_GRACE_MS`] have passed since the
+/// first view, so a restart does not show every charger as briefly lost.
+pub fn should_record(c: &ChargerView, recorded_since_start: bool, since_start_ms: i64) -> bool {
+    c.reachable || recorded_since_start || since_start_ms >= STARTUP_GRACE_MS
+}
+
+/// The record that ends a connector's observed history when the recorder stops: nothing is known
+/// of it until the next start records it again.
+pub fn stopped(connector: u32, at: i64) -> StatusChange {
+    StatusChange {
+        connector,
+        status: "Unknown".into(),
+        error_code: "NoError".into(),
+        info: Some(crate::report::status::STOPPED_INFO.into()),
+        at,
+    }
 }
 
 /// Averages views over a period (pure).
@@ -89,6 +114,7 @@ pub fn spawn(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: HashMap<u32, (String, String)> = HashMap::new();
+        let mut first_at: Option<i64> = None;
         let mut avg = Averager::default();
         let mut sample = tokio::time::interval(period);
         sample.tick().await;
@@ -104,7 +130,11 @@ pub fn spawn(
                         continue;
                     }
                     avg.add(&v);
+                    let since_start = v.at_ms - *first_at.get_or_insert(v.at_ms);
                     for c in &v.chargers {
+                        if !should_record(c, last.contains_key(&c.connector), since_start) {
+                            continue;
+                        }
                         let now = status_of(c);
                         if last.get(&c.connector) != Some(&now) {
                             let info = (!c.reachable).then(|| crate::report::status::UNREACHABLE_INFO.to_string());
@@ -134,8 +164,14 @@ pub fn spawn(
                 }
             }
         }
-        if let Some(s) = avg.take(crate::store::now_ms()) {
+        let now = crate::store::now_ms();
+        if let Some(s) = avg.take(now) {
             let _ = writer.record_site_sample(s).await;
+        }
+        for connector in last.keys() {
+            if let Err(e) = writer.record_status(stopped(*connector, now)).await {
+                warn!(error = %e, "status history not closed");
+            }
         }
     })
 }
@@ -143,6 +179,23 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_charger_not_answering_at_start_is_recorded_after_the_grace() {
+        let lost = ChargerView {
+            reachable: false,
+            ..ChargerView::default()
+        };
+        assert!(!should_record(&lost, false, 0));
+        assert!(!should_record(&lost, false, STARTUP_GRACE_MS - 1));
+        assert!(should_record(&lost, false, STARTUP_GRACE_MS));
+        assert!(should_record(&lost, true, 0), "lost after it was recorded");
+        let up = ChargerView {
+            reachable: true,
+            ..ChargerView::default()
+        };
+        assert!(should_record(&up, false, 0));
+    }
     use crate::phase::PerPhase;
 
     #[test]

@@ -8,6 +8,9 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
+# The HTML report is rendered in headless Chromium; reports are tested in Europe/Berlin.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -e /usr/share/zoneinfo/Europe/Berlin ] || need_apt+=(tzdata)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

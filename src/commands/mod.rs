@@ -5,6 +5,7 @@ mod check;
 mod demo;
 mod drivers;
 mod probe;
+mod report;
 mod simulate;
 mod status;
 
@@ -12,6 +13,7 @@ pub use check::check_config;
 pub use demo::{DemoOptions, demo};
 pub use drivers::drivers;
 pub use probe::{ProbeArgs, probe, scan};
+pub use report::{ReportArgs, report};
 pub use simulate::simulate;
 pub use status::status;
 
@@ -28,6 +30,8 @@ pub enum CommandError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Status(#[from] crate::status::StatusError),
+    #[error("{0}")]
+    Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),
     #[error("{0}")]

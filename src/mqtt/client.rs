@@ -111,6 +111,11 @@ pub async fn run(
         discovery: Vec::new(),
     };
     let mut retry_at: Option<Instant> = None;
+    // The daily summary: at start, then after each local midnight (the instant it is due for).
+    let mut daily_due: Option<(Instant, i64)> = settings
+        .daily_report
+        .as_ref()
+        .map(|_| (Instant::now(), unix_ms()));
     let mut backoff = Duration::from_millis(500);
     info!(broker = %settings.broker, prefix = %s.topics.prefix, "MQTT publishing");
 
@@ -156,6 +161,16 @@ pub async fn run(
                 }
             },
             _ = sleep_until_opt(retry_at) => retry_at = None,
+            _ = sleep_until_opt(daily_due.map(|d| d.0)) => {
+                let due = daily_due.map_or(0, |d| d.1);
+                if let Some(source) = &settings.daily_report {
+                    daily_summary(&mut s, source, due).await;
+                }
+                let now = unix_ms();
+                let next = crate::report::load::next_midnight(&chrono::Local, now.max(due));
+                let wait = Duration::from_millis(u64::try_from(next - now).unwrap_or(0));
+                daily_due = Some((Instant::now() + wait, next));
+            }
             _ = sleep_until_opt(expiry) => {
                 if s.limits.expire(unix_ms()) {
                     info!("external limit lapsed");
@@ -246,6 +261,41 @@ fn take_view(s: &mut State, view: &SiteView, settings: &MqttSettings) {
         }
         let m = s.topics.active_alerts(&s.tracker.active());
         s.pending.insert(m.topic.clone(), m);
+    }
+}
+
+/// Summarizes the local day before `due` from the database (read-only, off the async threads)
+/// and queues it, retained, on `<prefix>/report/daily`.
+async fn daily_summary(s: &mut State, source: &crate::report::daily::DailySource, due: i64) {
+    let source = source.clone();
+    let at = unix_ms().max(due);
+    let made = tokio::task::spawn_blocking(move || {
+        crate::report::daily::previous_day_summary(
+            &source.database,
+            &source.context,
+            &chrono::Local,
+            at,
+        )
+    })
+    .await;
+    match made {
+        Ok(Ok(summary)) => match serde_json::to_string(&summary) {
+            Ok(payload) => {
+                let topic = crate::report::daily::topic(&s.topics.prefix);
+                info!(date = %summary.date, "daily summary published");
+                s.pending.insert(
+                    topic.clone(),
+                    Message {
+                        topic,
+                        payload,
+                        retain: true,
+                    },
+                );
+            }
+            Err(e) => warn!(error = %e, "daily summary not serialized"),
+        },
+        Ok(Err(e)) => warn!(error = %e, "no daily summary"),
+        Err(e) => warn!(error = %e, "daily summary task failed"),
     }
 }
 

@@ -90,6 +90,8 @@ pub struct MqttSettings {
     pub alerts: alerts::AlertSettings,
     /// Where the TLS bridge puts its socket.
     pub runtime_dir: PathBuf,
+    /// The daily summary's source: published at start and after each local midnight.
+    pub daily_report: Option<crate::report::daily::DailySource>,
 }
 
 impl MqttSettings {
@@ -148,6 +150,13 @@ impl MqttSettings {
             chargers: config.chargers.iter().map(|c| c.name.clone()).collect(),
             alerts: alerts::AlertSettings::default(),
             runtime_dir: runtime_dir.to_path_buf(),
+            daily_report: Some(crate::report::daily::DailySource {
+                database: config.database_path(),
+                context: crate::report::ReportContext::from_config(
+                    config,
+                    &crate::report::load::local_zone_label(),
+                ),
+            }),
         }))
     }
 }

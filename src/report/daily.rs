@@ -54,6 +54,15 @@ pub struct ChargerDay {
     pub uptime_pct: Option<f64>,
 }
 
+/// Where the daemon's daily summary comes from: its database and what the config tells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DailySource {
+    /// The database, opened read-only for each summary.
+    pub database: std::path::PathBuf,
+    /// Names, tariff and zone label.
+    pub context: ReportContext,
+}
+
 /// Rounds to `places` decimals (for payloads people read).
 fn round(x: f64, places: i32) -> f64 {
     let f = 10f64.powi(places);
@@ -96,7 +105,8 @@ pub fn topic(prefix: &str) -> String {
     format!("{}/report/daily", prefix.trim_end_matches('/'))
 }
 
-/// Reads the database at `path` (read-only) and summarizes the local day before `now`.
+/// Reads the database at `path` (read-only) and summarizes the local day before `now` (the site's
+/// clock: the `TZ` environment or the system's zone when `zone` is [`chrono::Local`]).
 pub fn previous_day_summary<Tz: TimeZone>(
     path: &Path,
     ctx: &ReportContext,

@@ -135,6 +135,24 @@ pub fn next_midnight<Tz: TimeZone>(zone: &Tz, now: Millis) -> Millis {
     day_start(zone, local_date(zone, now) + TimeDelta::days(1))
 }
 
+/// How the local zone is called: the `TZ` environment variable, else the zone `/etc/localtime`
+/// links to, else `local time`.
+pub fn local_zone_label() -> String {
+    if let Ok(tz) = std::env::var("TZ") {
+        let tz = tz.trim_start_matches(':');
+        if !tz.is_empty() {
+            return tz.to_string();
+        }
+    }
+    std::fs::read_link("/etc/localtime")
+        .ok()
+        .and_then(|p| {
+            let p = p.to_string_lossy().into_owned();
+            p.split_once("zoneinfo/").map(|(_, name)| name.to_string())
+        })
+        .unwrap_or_else(|| "local time".to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

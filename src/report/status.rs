@@ -11,6 +11,8 @@ use crate::store::history::StatusChange;
 /// What one recorded status means for the figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Class {
+    /// Not observed: hubgate was stopped (the time until the next record is in no figure).
+    pub unobserved: bool,
     /// hubgate could talk to the charger.
     pub communicating: bool,
     /// The charger reported a fault.
@@ -33,7 +35,12 @@ impl Class {
 /// The `info` the recorder writes for a charger it cannot reach.
 pub const UNREACHABLE_INFO: &str = "unreachable";
 
-/// Classifies a recorded status. A charger hubgate cannot reach is recorded as `Unavailable`
+/// The `info` of the record the recorder writes for each charger when it stops (status
+/// `Unknown`): nothing is known of the charger until hubgate records it again.
+pub const STOPPED_INFO: &str = "hubgate stopped";
+
+/// Classifies a recorded status. A record with the info [`STOPPED_INFO`] is unobserved time. A
+/// charger hubgate cannot reach is recorded as `Unavailable`
 /// with an error code other than `NoError` (the recorder writes `OtherError` and the info
 /// [`UNREACHABLE_INFO`]); `Unreachable` is accepted as a spelling of the same.
 pub fn classify(change: &StatusChange) -> Class {
@@ -46,6 +53,7 @@ pub fn classify(change: &StatusChange) -> Class {
         "Preparing" | "Charging" | "SuspendedEV" | "SuspendedEVSE" | "Finishing"
     );
     Class {
+        unobserved: change.info.as_deref() == Some(STOPPED_INFO),
         communicating: !unreachable,
         faulted: s == "Faulted",
         available: !unreachable && (occupied || s == "Available"),
@@ -55,7 +63,7 @@ pub fn classify(change: &StatusChange) -> Class {
 }
 
 /// Time shares over `[from, end)` of one connector's `changes` (in time order, the last change
-/// before `from` included); `None` if nothing was recorded before `end`.
+/// before `from` included); `None` if no time in the period was observed.
 pub fn time_shares(changes: &[&StatusChange], from: Millis, end: Millis) -> Option<TimeShares> {
     let mut t = TimeShares::default();
     for (i, c) in changes.iter().enumerate() {
@@ -65,23 +73,19 @@ pub fn time_shares(changes: &[&StatusChange], from: Millis, end: Millis) -> Opti
             continue;
         }
         let k = classify(c);
+        if k.unobserved {
+            continue;
+        }
         t.observed_ms += d;
         t.up_ms += if k.up() { d } else { 0 };
         t.available_ms += if k.available { d } else { 0 };
         t.occupied_ms += if k.occupied { d } else { 0 };
         t.charging_ms += if k.charging { d } else { 0 };
     }
-    let first = changes.first()?;
-    if first.at >= end {
+    if t.observed_ms == 0 {
         return None;
     }
-    let pct = |x: i64| {
-        if t.observed_ms > 0 {
-            100.0 * x as f64 / t.observed_ms as f64
-        } else {
-            0.0
-        }
-    };
+    let pct = |x: i64| 100.0 * x as f64 / t.observed_ms as f64;
     t.uptime_pct = pct(t.up_ms);
     t.availability_pct = pct(t.available_ms);
     t.occupied_pct = pct(t.occupied_ms);
@@ -90,13 +94,19 @@ pub fn time_shares(changes: &[&StatusChange], from: Millis, end: Millis) -> Opti
 }
 
 /// Outages (faulted or not communicating) of one connector: those that began in `[from, end)`,
-/// and how long the ones that ended by `end` took to recover.
+/// and how long the ones that ended by `end` took to recover. A stop of hubgate neither ends
+/// nor starts an outage: one still open when hubgate stopped lasts until a record shows the
+/// charger up again.
 pub fn faults(changes: &[&StatusChange], from: Millis, end: Millis) -> FaultStats {
     let mut stats = FaultStats::default();
     let mut down_since: Option<Millis> = None;
     let mut recoveries: Vec<i64> = Vec::new();
     for c in changes.iter().take_while(|c| c.at < end) {
-        let up = classify(c).up();
+        let k = classify(c);
+        if k.unobserved {
+            continue;
+        }
+        let up = k.up();
         match (down_since, up) {
             (None, false) => {
                 down_since = Some(c.at);
@@ -157,6 +167,29 @@ mod tests {
         let mut tagged = ch("Unavailable", "NoError", 0);
         tagged.info = Some(UNREACHABLE_INFO.into());
         assert!(!classify(&tagged).communicating);
+        let mut stopped = ch("Unknown", "NoError", 0);
+        stopped.info = Some(STOPPED_INFO.into());
+        assert!(classify(&stopped).unobserved);
+    }
+
+    #[test]
+    fn time_while_hubgate_was_stopped_is_not_observed() {
+        let mut stop = ch("Unknown", "NoError", 30);
+        stop.info = Some(STOPPED_INFO.into());
+        let rows = [
+            ch("Faulted", "OtherError", 0),
+            stop.clone(),
+            ch("Available", "NoError", 80),
+        ];
+        let refs: Vec<_> = rows.iter().collect();
+        let t = time_shares(&refs, 0, 100).expect("data");
+        assert_eq!((t.observed_ms, t.up_ms), (50, 20));
+        let f = faults(&refs, 0, 100);
+        assert_eq!((f.count, f.max_recovery_ms), (1, Some(80)));
+        assert!(
+            time_shares(&refs[1..2], 0, 100).is_none(),
+            "only a stop: no data"
+        );
     }
 
     #[test]

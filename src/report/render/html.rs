@@ -1,5 +1,7 @@
 //! The report as one self-contained HTML page: inline CSS, inline SVG charts, tables; no
-//! scripts, fonts, images or links to fetch, so it opens anywhere and can be mailed as is.
+//! scripts, fonts, images or links to fetch, so it opens anywhere and can be mailed as is. Its
+//! content security policy forbids loading anything, so a browser would refuse (and report) any
+//! outside resource.
 
 use super::svg::{bars, charger_shares, esc, heatmap};
 use super::{NO_DATA, duration, hour_span, kwh, money, or_dash, pct, title};
@@ -10,7 +12,7 @@ use std::fmt::Write;
 const STYLE: &str = "
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;
 color:#1d2630;background:#fff;padding:0 16px}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d5dbe1;
+h1{font-size:22px;margin:0 0 4px}h3{font-size:14px;margin:16px 0 0;color:#44505c}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d5dbe1;
 padding-bottom:4px}.meta{color:#5b6773;font-size:13px}
 table{border-collapse:collapse;font-size:13px;margin:6px 0}th,td{padding:4px 10px;text-align:right;
 border-bottom:1px solid #eceff2}th:first-child,td:first-child{text-align:left}th{background:#f3f5f7}
@@ -61,6 +63,8 @@ pub fn render(r: &Report) -> String {
         out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta http-equiv=\"Content-Security-Policy\" \
+         content=\"default-src 'none'; style-src 'unsafe-inline'\">\
          <title>{}</title><style>{STYLE}</style></head><body>",
         esc(&title(r))
     );
@@ -72,8 +76,8 @@ pub fn render(r: &Report) -> String {
             .as_deref()
             .or(r.site_id.as_deref())
             .unwrap_or("hubgate site")),
-        esc(&r.period.from),
-        esc(&r.period.to),
+        esc(&super::short_time(&r.period.from)),
+        esc(&super::short_time(&r.period.to)),
         esc(&r.period.time_zone),
         esc(&super::short_time(&r.period.end)),
     );
@@ -203,6 +207,7 @@ pub fn render(r: &Report) -> String {
         esc(e.peak_weekday.as_deref().unwrap_or("-"))
     );
     let hours: Vec<String> = (0..24).map(|h| format!("{h:02}")).collect();
+    out.push_str("<h3>By hour of day (local time)</h3>");
     out.push_str(&bars(
         "energy-by-hour",
         "Energy by hour of day",
@@ -210,7 +215,9 @@ pub fn render(r: &Report) -> String {
         &e.by_hour_wh,
         3,
     ));
+    out.push_str("<h3>By day of week and hour</h3>");
     out.push_str(&heatmap("energy-heatmap", &e.by_weekday_hour_wh));
+    out.push_str("<h3>By day of week</h3>");
     let days: Vec<String> = WEEKDAYS.iter().map(|d| d.to_string()).collect();
     out.push_str(&bars(
         "energy-by-weekday",

@@ -151,11 +151,21 @@ pub fn render(r: &Report) -> String {
         };
         "#".repeat(n)
     };
-    let mut rows = Vec::new();
+    let width = e
+        .by_hour_wh
+        .iter()
+        .map(|wh| kwh(*wh).len())
+        .max()
+        .unwrap_or(4);
     for (h, wh) in e.by_hour_wh.iter().enumerate() {
-        rows.push(vec![hour_span(h as u32), kwh(*wh), bar(*wh)]);
+        let line = format!(
+            "  {}  {:>width$}  {}",
+            hour_span(h as u32),
+            kwh(*wh),
+            bar(*wh)
+        );
+        let _ = writeln!(out, "{}", line.trim_end());
     }
-    out.push_str(&columns(&rows));
     let mut rows = Vec::new();
     for (d, wh) in e.by_weekday_wh.iter().enumerate() {
         rows.push(vec![WEEKDAYS[d].to_string(), kwh(*wh)]);
