@@ -66,7 +66,9 @@ pub async fn run(
     mut io: LoopIo,
 ) -> Devices {
     let period = Duration::from_millis(config.control.cycle_ms.max(50));
-    let mut tick = tokio::time::interval(period);
+    // Ticks half a period after the device polls (which start with the loop), so every cycle
+    // works on readings at most half a period old.
+    let mut tick = tokio::time::interval_at(Instant::now() + period / 2, period);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut state = ControlState::new(&model);
     let started = Instant::now();
