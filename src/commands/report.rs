@@ -26,8 +26,8 @@ pub struct ReportArgs {
     pub output: Option<PathBuf>,
     /// The database; default: the config's.
     pub database: Option<PathBuf>,
-    /// The site config (names, tariff, database). Without `--database`, the default config is
-    /// read; with `--database` alone, none is.
+    /// The site config (names, tariff, database). Without `--database`, the default config
+    /// ([`crate::cli::default_config`]) is read; with `--database` alone, none is.
     pub config: Option<PathBuf>,
     /// `local` (the `TZ` environment or the system's zone) or a fixed offset.
     pub tz: Option<String>,
@@ -38,7 +38,8 @@ pub fn report(args: ReportArgs) -> Result<ExitCode, CommandError> {
     let config: Option<SiteConfig> = match (&args.config, &args.database) {
         (Some(path), _) => Some(load_site(path, &EnvSource::Process)?.loaded.config),
         (None, None) => {
-            let path = PathBuf::from(crate::cli::DEFAULT_CONFIG);
+            let dir = std::env::var("CONFIGURATION_DIRECTORY").ok();
+            let path = crate::cli::default_config(dir.as_deref());
             Some(load_site(&path, &EnvSource::Process)?.loaded.config)
         }
         (None, Some(_)) => None,

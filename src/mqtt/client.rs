@@ -250,7 +250,11 @@ fn take_view(s: &mut State, view: &SiteView, settings: &MqttSettings) {
             s.pending.insert(m.topic.clone(), m);
         }
     }
-    let events = s.tracker.update(view, None);
+    let storage = settings
+        .database
+        .as_deref()
+        .and_then(super::storage::used_fraction);
+    let events = s.tracker.update(view, storage);
     if !events.is_empty() {
         for e in &events {
             info!(alert = %e.id, state = ?e.state, "{}", e.message);

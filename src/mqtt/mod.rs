@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod client;
 pub mod commands;
+pub mod storage;
 pub mod tls;
 pub mod topics;
 
@@ -90,6 +91,8 @@ pub struct MqttSettings {
     pub alerts: alerts::AlertSettings,
     /// Where the TLS bridge puts its socket.
     pub runtime_dir: PathBuf,
+    /// The database, whose file system's fill level raises `storage_nearly_full`.
+    pub database: Option<PathBuf>,
     /// The daily summary's source: published at start and after each local midnight.
     pub daily_report: Option<crate::report::daily::DailySource>,
 }
@@ -150,6 +153,7 @@ impl MqttSettings {
             chargers: config.chargers.iter().map(|c| c.name.clone()).collect(),
             alerts: alerts::AlertSettings::default(),
             runtime_dir: runtime_dir.to_path_buf(),
+            database: Some(config.database_path()),
             daily_report: Some(crate::report::daily::DailySource {
                 database: config.database_path(),
                 context: crate::report::ReportContext::from_config(
