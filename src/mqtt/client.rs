@@ -268,38 +268,19 @@ fn take_view(s: &mut State, view: &SiteView, settings: &MqttSettings) {
     }
 }
 
-/// Summarizes the local day before `due` from the database (read-only, off the async threads)
-/// and queues it, retained, on `<prefix>/report/daily`.
+/// Queues the summary of the local day before `due`, retained, on `<prefix>/report/daily`.
 async fn daily_summary(s: &mut State, source: &crate::report::daily::DailySource, due: i64) {
-    let source = source.clone();
-    let at = unix_ms().max(due);
-    let made = tokio::task::spawn_blocking(move || {
-        crate::report::daily::previous_day_summary(
-            &source.database,
-            &source.context,
-            &chrono::Local,
-            at,
-        )
-    })
-    .await;
-    match made {
-        Ok(Ok(summary)) => match serde_json::to_string(&summary) {
-            Ok(payload) => {
-                let topic = crate::report::daily::topic(&s.topics.prefix);
-                info!(date = %summary.date, "daily summary published");
-                s.pending.insert(
-                    topic.clone(),
-                    Message {
-                        topic,
-                        payload,
-                        retain: true,
-                    },
-                );
-            }
-            Err(e) => warn!(error = %e, "daily summary not serialized"),
-        },
-        Ok(Err(e)) => warn!(error = %e, "no daily summary"),
-        Err(e) => warn!(error = %e, "daily summary task failed"),
+    if let Some(payload) = crate::report::daily::payload(source.clone(), unix_ms().max(due)).await {
+        let topic = crate::report::daily::topic(&s.topics.prefix);
+        let retain = true;
+        s.pending.insert(
+            topic.clone(),
+            Message {
+                topic,
+                payload,
+                retain,
+            },
+        );
     }
 }
 

@@ -119,6 +119,35 @@ pub fn previous_day_summary<Tz: TimeZone>(
     Ok(summary(&build(&input, zone), date))
 }
 
+/// The JSON summary of the local day before `at` (the site's clock, [`chrono::Local`]), read
+/// off the async threads; `None`, logged, if it cannot be made.
+pub async fn payload(source: DailySource, at: Millis) -> Option<String> {
+    let made = tokio::task::spawn_blocking(move || {
+        previous_day_summary(&source.database, &source.context, &chrono::Local, at)
+    })
+    .await;
+    match made {
+        Ok(Ok(summary)) => match serde_json::to_string(&summary) {
+            Ok(payload) => {
+                tracing::info!(date = %summary.date, "daily summary made");
+                Some(payload)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "daily summary not serialized");
+                None
+            }
+        },
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "no daily summary");
+            None
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "daily summary task failed");
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
