@@ -30,7 +30,7 @@ pub enum CommandError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Status(#[from] crate::status::StatusError),
-    #[error("{0}")]
+    #[error(transparent)]
     Report(#[from] crate::report::ReportError),
     #[error("{0}")]
     Usage(String),

@@ -14,7 +14,7 @@ use rusqlite::Connection;
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     /// The database could not be read.
-    #[error("{0}")]
+    #[error(transparent)]
     Store(#[from] StoreError),
     /// A date on the command line.
     #[error("`{0}` is not a date YYYY-MM-DD")]
@@ -31,7 +31,7 @@ pub enum ReportError {
     #[error("`{0}` is not a time zone offset (use local, UTC or +HH:MM; named zones go in TZ)")]
     Zone(String),
     /// Rendering to JSON.
-    #[error("JSON: {0}")]
+    #[error(transparent)]
     Json(#[from] serde_json::Error),
 }
 
