@@ -24,4 +24,5 @@ pub mod sim;
 pub mod site;
 pub mod status;
 pub mod store;
+pub mod uplink;
 pub mod view;

@@ -90,13 +90,23 @@ impl Csms {
     /// The first event matching `pred` not returned before (it may have been read already while
     /// waiting for another), within [`WAIT`].
     pub async fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        match tokio::time::timeout(WAIT, self.read_until(pred)).await {
+        self.wait_for(what, WAIT, pred).await
+    }
+
+    /// [`wait`](Self::wait) with another time limit.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        match tokio::time::timeout(limit, self.read_until(pred)).await {
             Ok(Some(e)) => e,
             Ok(None) => panic!(
                 "the CSMS exited while waiting for {what}; log: {:#?}",
                 self.log
             ),
-            Err(_) => panic!("no {what} within {WAIT:?}; log: {:#?}", self.log),
+            Err(_) => panic!("no {what} within {limit:?}; log: {:#?}", self.log),
         }
     }
 
