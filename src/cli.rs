@@ -6,6 +6,16 @@ use std::path::PathBuf;
 /// Default config path of an installed gateway.
 pub const DEFAULT_CONFIG: &str = "/etc/hubgate/site.toml";
 
+/// The config file to use when none is given: `$CONFIGURATION_DIRECTORY/site.toml` under systemd,
+/// else [`DEFAULT_CONFIG`].
+pub fn default_config(configuration_directory: Option<&str>) -> PathBuf {
+    configuration_directory
+        .and_then(|d| d.split(':').next())
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(d).join("site.toml"))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG))
+}
+
 #[derive(Debug, Parser)]
 #[command(
     name = "hubgate",
@@ -25,14 +35,16 @@ pub enum Command {
     /// Run the site controller (what the systemd service starts).
     Run {
         /// Site config file.
-        #[arg(long, short, default_value = DEFAULT_CONFIG, env = "HUBGATE_CONFIG")]
-        config: PathBuf,
+        /// Default: `$HUBGATE_CONFIG`, else `$CONFIGURATION_DIRECTORY/site.toml` (systemd's
+        /// ConfigurationDirectory=), else /etc/hubgate/site.toml.
+        #[arg(long, short, env = "HUBGATE_CONFIG")]
+        config: Option<PathBuf>,
     },
     /// Check a site config: print a summary and exit 0, or print every problem and exit 1.
     CheckConfig {
         /// Site config file.
-        #[arg(default_value = DEFAULT_CONFIG)]
-        path: PathBuf,
+        /// Default as for `run`.
+        path: Option<PathBuf>,
     },
     /// Run the built-in demo site: simulated chargers, meters and cars under the real controller,
     /// shown live in the terminal.
@@ -149,4 +161,20 @@ pub struct LineArgs {
     /// Request timeout (ms).
     #[arg(long, default_value_t = 1000)]
     pub timeout_ms: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_config_defaults_to_systemds_configuration_directory() {
+        assert_eq!(
+            default_config(Some("/etc/hubgate")),
+            PathBuf::from("/etc/hubgate/site.toml")
+        );
+        assert_eq!(default_config(Some("/a:/b")), PathBuf::from("/a/site.toml"));
+        assert_eq!(default_config(Some("")), PathBuf::from(DEFAULT_CONFIG));
+        assert_eq!(default_config(None), PathBuf::from(DEFAULT_CONFIG));
+    }
 }

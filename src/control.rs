@@ -77,7 +77,7 @@ pub async fn run(
         .as_ref()
         .and_then(|g| config.meters.iter().position(|m| &m.name == g));
     let mut grid_rx = grid_meter.map(|i| devices.meters[i].state.clone());
-    let mut last_run = Instant::now() - period;
+    let mut last_grid_seen: Option<Instant> = None;
     info!(
         chargers = devices.chargers.len(),
         meters = devices.meters.len(),
@@ -98,10 +98,15 @@ pub async fn run(
                     grid_rx = None;
                     continue;
                 }
-                // A fresh grid reading: run now only if it shows an overload and the last cycle
-                // is not too recent (the chargers need a moment to follow a cut).
-                let over = grid_rx.as_ref().is_some_and(|rx| over_limit(&config, &rx.borrow()));
-                if !over || last_run.elapsed() < period / 4 {
+                // A fresh grid reading: run now if it shows an overload that the last cycle did
+                // not see yet (a cycle already based on it has cut what it could; the chargers
+                // need a moment to follow).
+                let (over, read_at) = grid_rx.as_mut().map_or((false, None), |rx| {
+                    let s = rx.borrow_and_update();
+                    (over_limit(&config, &s), s.read_at)
+                });
+                let unseen = read_at.is_some_and(|t| last_grid_seen.is_none_or(|seen| t > seen));
+                if !over || !unseen {
                     continue;
                 }
                 debug!("grid reading over the limit: cycle early");
@@ -114,7 +119,7 @@ pub async fn run(
                 continue;
             }
         };
-        last_run = Instant::now();
+        last_grid_seen = grid_rx.as_ref().and_then(|rx| rx.borrow().read_at);
         cycle += 1;
         let now = Instant::now();
         let chargers: Vec<DeviceState> = devices

@@ -16,6 +16,10 @@ fn main() -> ExitCode {
     }
 }
 
+fn config_default() -> std::path::PathBuf {
+    hubgate::cli::default_config(std::env::var("CONFIGURATION_DIRECTORY").ok().as_deref())
+}
+
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -29,9 +33,11 @@ fn quiet_logging() {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::CheckConfig { path } => Ok(commands::check_config(&path)),
+        Command::CheckConfig { path } => {
+            Ok(commands::check_config(&path.unwrap_or_else(config_default)))
+        }
         Command::Run { config } => {
-            runtime()?.block_on(hubgate::daemon::run(config))?;
+            runtime()?.block_on(hubgate::daemon::run(config.unwrap_or_else(config_default)))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Demo {

@@ -67,6 +67,16 @@ fn meters_round_trip_through_their_register_image() {
         let r = d.decode(&blocks);
         let n = &d.name;
         let has = |v: &str| d.file.values.contains_key(v);
+        // A value's own resolution: integers count in steps of scale x unit.
+        let step = |v: &str| {
+            d.file.values.get(v).map_or(0.0, |x| {
+                if x.ty.is_integer() {
+                    x.scale * x.unit.factor()
+                } else {
+                    0.0
+                }
+            })
+        };
         for i in 0..usize::from(d.phases) {
             let l = format!("l{}", i + 1);
             if has(&format!("current_{l}")) {
@@ -89,17 +99,30 @@ fn meters_round_trip_through_their_register_image() {
             }
         }
         if has("power") {
-            close(r.power_w, state.powers_w.sum(), 1.0, "power", n);
+            close(
+                r.power_w,
+                state.powers_w.sum(),
+                step("power").max(1.0),
+                "power",
+                n,
+            );
         }
+        // Within the counter's own resolution (some count in 0.1 kWh steps).
         close(
             r.energy_import_wh,
             state.energy_import_wh,
-            10.0,
+            step("energy_import").max(10.0),
             "energy import",
             n,
         );
         if has("frequency") {
-            close(r.frequency_hz, 50.02, 0.01, "frequency", n);
+            close(
+                r.frequency_hz,
+                50.02,
+                step("frequency").max(0.01),
+                "frequency",
+                n,
+            );
         }
     }
 }

@@ -321,3 +321,52 @@ async fn a_broker_outage_loses_no_alert_and_state_catches_up() {
     assert_eq!(json(&site)["cycle"], 20);
     let _ = r.stop.send(true);
 }
+
+#[tokio::test]
+async fn mqtts_verifies_the_broker_against_the_configured_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "hubgate test CA");
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_pem = ca_params.self_signed(&ca_key).unwrap().pem();
+    let mut params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    let key = KeyPair::generate().unwrap();
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&ca_params, &ca_key))
+        .unwrap();
+    let (ca, crt, k) = (
+        dir.path().join("ca.pem"),
+        dir.path().join("server.pem"),
+        dir.path().join("server.key"),
+    );
+    std::fs::write(&ca, ca_pem).unwrap();
+    std::fs::write(&crt, cert.pem()).unwrap();
+    std::fs::write(&k, key.serialize_pem()).unwrap();
+    let broker = Broker::start_tls(&ca, &crt, &k).await;
+    let mut obs = Observer::connect(broker.port, "hubgate/t1/status").await;
+
+    let mut s = settings(
+        &format!("mqtts://localhost:{}", broker.tls_port.unwrap()),
+        dir.path(),
+    );
+    if let hubgate::mqtt::Security::Tls(t) = &mut s.security {
+        t.ca_file = Some(ca.clone());
+    } else {
+        panic!("mqtts:// must mean TLS");
+    }
+    let (_view_tx, view_rx) = watch::channel(view(0, true));
+    let (limits_tx, _limits_rx) = watch::channel(ExternalLimits::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = spawn(s, view_rx, limits_tx, stop_rx);
+    let (_, status, _) = obs.next_where(|_, p| p == "online").await;
+    assert_eq!(status, "online");
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}

@@ -209,3 +209,33 @@ fn drivers_lists_every_driver_and_shows_one() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("did you mean abb-terra-ac"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_serves_rtu_buses_on_a_pseudo_terminal() {
+    let text = site_for("eastron-sdm630", false).replace(
+        "kind = \"tcp\"\nhost = \"127.0.0.1\"\nport = 1",
+        "kind = \"rtu\"\ndevice = \"/dev/ttyUSB0\"\nbaud = 19200\nparity = \"even\"",
+    );
+    let sim = simulate(&text, [11.0, 12.0, 13.0]).await;
+    let Some(Endpoint::Rtu(path)) = sim.servers.endpoint("lan").cloned() else {
+        panic!("not RTU")
+    };
+    sim.settle(0.2).await;
+    let out = tokio::task::block_in_place(|| {
+        Command::new(BIN)
+            .args(["probe", "--driver", "eastron-sdm630", "--serial"])
+            .arg(&path)
+            .args([
+                "--baud", "19200", "--parity", "even", "--unit", "1", "--json",
+            ])
+            .output()
+            .unwrap()
+    });
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!((num(&r["currents_a"][1]) - 12.0).abs() < 0.01, "{r}");
+}

@@ -8,7 +8,6 @@ need_apt=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need_apt+=(mosquitto)
 command -v lintian >/dev/null 2>&1 || need_apt+=(lintian)
 command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
-command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

@@ -108,15 +108,30 @@ fn fill_level(
     asks: &[&Ask],
     grants: &mut Vec<Grant>,
 ) {
-    // Admission at the minimum, in rank order.
+    // Admission at the minimum, in rank order. A charger whose minimum does not fit now, but
+    // would on an empty circuit, holds its place in the queue: nobody ranked after it is admitted
+    // onto the circuit phase that stopped it, so current freed by turns that end reaches it rather
+    // than smaller chargers behind it (no starvation of large minimums).
+    let initial: Vec<PerPhase<f64>> = slack.to_vec();
+    let mut queued: Vec<(usize, Phase)> = Vec::new();
     let mut admitted: Vec<&Ask> = Vec::with_capacity(asks.len());
     for a in asks {
-        match blocking(model, slack, a.charger, a.min_a) {
-            Some((c, ph)) => grants.push(Grant {
-                charger: a.charger,
-                amps: 0.0,
-                bound: Bound::NoRoom(c, ph),
-            }),
+        let c = &model.chargers[a.charger];
+        let held = queued
+            .iter()
+            .find(|(circuit, ph)| c.per_phase[*ph] > 0.0 && c.path.contains(circuit))
+            .copied();
+        match held.or_else(|| blocking(model, slack, a.charger, a.min_a)) {
+            Some((circuit, ph)) => {
+                if held.is_none() && blocking(model, &initial, a.charger, a.min_a).is_none() {
+                    queued.push((circuit, ph));
+                }
+                grants.push(Grant {
+                    charger: a.charger,
+                    amps: 0.0,
+                    bound: Bound::NoRoom(circuit, ph),
+                });
+            }
             None => {
                 take(model, slack, a.charger, a.min_a);
                 admitted.push(a);

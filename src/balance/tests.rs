@@ -592,3 +592,122 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    /// Guarantee 4: a car that takes less than it is offered is capped near what it takes, and
+    /// what it leaves goes to the others on the same circuit, as far as they can take it.
+    #[test]
+    fn current_a_car_does_not_take_is_not_wasted(
+        maxes in prop::collection::vec(10.0f64..32.0, 2..10),
+        spare in 0.0f64..60.0,
+        pick in 0usize..10,
+    ) {
+        let n = maxes.len();
+        let k = pick % n;
+        // Room for everyone's minimum, and some of what they could take.
+        let limit = 6.0 * n as f64 + spare + 1.0;
+        let chargers: Vec<_> = maxes.iter().map(|mx| (0, three(), 6.0, *mx, 0)).collect();
+        let m = site(&[(0, [limit; 3], false)], &chargers);
+        let snap = Snapshot { meters: vec![], chargers: connected(n), site_cap: None };
+        let mut st = state(&m);
+        let s1 = plan_cycle(&m, &snap, &mut st, 0.0);
+        prop_assume!(s1.setpoints[k].amps >= 6.0 + 2.0 * DEMAND_HEADROOM_A);
+        let mut snap2 = snap.clone();
+        for (i, c) in snap2.chargers.iter_mut().enumerate() {
+            let amps = if i == k { s1.setpoints[i].amps / 2.0 } else { s1.setpoints[i].amps };
+            c.draw_a = PerPhase::splat(amps);
+        }
+        let s2 = plan_cycle(&m, &snap2, &mut st, 10.0);
+        let cap_k = (s1.setpoints[k].amps / 2.0 + DEMAND_HEADROOM_A).max(6.0);
+        prop_assert!((s2.setpoints[k].amps - cap_k).abs() < 1e-6, "k got {} instead of {cap_k}", s2.setpoints[k].amps);
+        let others: f64 = (0..n).filter(|j| *j != k).map(|j| s2.setpoints[j].amps).sum();
+        let could: f64 = (0..n).filter(|j| *j != k).map(|j| maxes[j]).sum();
+        let room = limit - 1.0 - s2.setpoints[k].amps;
+        prop_assert!((others - could.min(room)).abs() < 1e-6, "others got {others} of {} available", could.min(room));
+    }
+
+    /// Guarantee 5: when not every car's minimum fits, paused sessions rotate so that every car
+    /// that could charge on its own charges over time.
+    #[test]
+    fn no_car_starves((mut m, mut snap) in arb_site()) {
+        for c in &mut m.chargers {
+            c.priority = 0;
+        }
+        m.settings.rotation_period_s = 30.0;
+        for c in &mut snap.chargers {
+            c.connected = true;
+            c.cap = None;
+        }
+        let mut st = state(&m);
+        let mut charged = vec![0u32; m.chargers.len()];
+        for t in 0..(30 * 2 * m.chargers.len() as u32 + 60) {
+            let plan = plan_cycle(&m, &snap, &mut st, f64::from(t));
+            for (i, s) in plan.setpoints.iter().enumerate() {
+                if s.amps > 0.0 {
+                    charged[i] += 1;
+                }
+            }
+        }
+        // Room for charger i alone at its minimum on every circuit phase it is on.
+        let alone_fits = |i: usize| {
+            let ch = &m.chargers[i];
+            ch.path.iter().all(|&c| Phase::ALL.iter().all(|&ph| {
+                ch.per_phase[ph] == 0.0
+                    || m.circuits[c].limit_a[ph] - m.settings.margin_a - non_ev(&m, &snap, c)[ph] >= ch.min_a * ch.per_phase[ph]
+            }))
+        };
+        for i in 0..m.chargers.len() {
+            if alone_fits(i) {
+                prop_assert!(charged[i] > 0, "charger {i} never charged: {charged:?}");
+            }
+        }
+    }
+}
+
+#[test]
+fn debug_tmp_rotation() {
+    let l2 = || vec![Phase::L2];
+    let mut m = site(
+        &[
+            (0, [60.0; 3], true),
+            (0, [60.0; 3], false),
+            (0, [34.933814091096686; 3], true),
+            (2, [34.933814091096686; 3], false),
+            (0, [10.0; 3], false),
+            (2, [10.0; 3], false),
+        ],
+        &[
+            (0, l2(), 8.716897053346424, 10.0, 0),
+            (0, l2(), 6.566982182098037, 10.0, 0),
+            (2, three(), 7.208522609209421, 10.0, 0),
+            (0, l2(), 6.0, 10.0, 0),
+            (0, l2(), 6.0, 10.0, 0),
+            (0, l2(), 9.024276337395403, 10.0, 0),
+            (2, three(), 7.556659491382415, 10.0, 0),
+            (2, vec![Phase::L1], 8.909906275710933, 10.0, 0),
+            (0, vec![Phase::L1], 6.0, 10.0, 0),
+        ],
+    );
+    m.settings.rotation_period_s = 30.0;
+    let r = [17.930254670684082, 8.620660992261165, 0.0];
+    let snap = Snapshot {
+        meters: vec![fresh(r), fresh(r)],
+        chargers: connected(9),
+        site_cap: None,
+    };
+    let mut st = state(&m);
+    for t in 0..200 {
+        let p = plan_cycle(&m, &snap, &mut st, f64::from(t));
+        if t % 10 == 0 || (28..34).contains(&t) {
+            eprintln!(
+                "{t}: {:?}",
+                p.setpoints
+                    .iter()
+                    .map(|s| (s.amps, s.reason.to_string()))
+                    .collect::<Vec<_>>()
+            );
+        }
+    }
+}

@@ -77,7 +77,7 @@ impl Driver {
         let value = if l.ty.is_integer() {
             Raw::Int((raw + 1e-6).floor() as i128) // never more than given
         } else {
-            Raw::Float(raw)
+            Raw::Float(not_above(raw, l.ty))
         };
         let order = l.word_order.unwrap_or(self.file.modbus.word_order);
         let values = encode_raw(&value, l.ty, order, 0);
@@ -185,5 +185,18 @@ impl Driver {
             return Vec::new();
         };
         vec![self.write(u.address, u.ty, Raw::Int(u.value), None)]
+    }
+}
+
+/// `raw` as the register's float type will hold it, never above `raw` (a 32-bit float can round up).
+fn not_above(raw: f64, ty: super::codec::DataType) -> f64 {
+    if ty == super::codec::DataType::F32 {
+        let mut f = raw as f32;
+        if f64::from(f) > raw {
+            f = f.next_down();
+        }
+        f64::from(f)
+    } else {
+        raw
     }
 }

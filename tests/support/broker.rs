@@ -10,6 +10,8 @@ use std::time::Duration;
 /// A mosquitto process; killed on drop.
 pub struct Broker {
     pub port: u16,
+    /// A TLS listener, when started with certificates.
+    pub tls_port: Option<u16>,
     child: Child,
     _dir: tempfile::TempDir,
 }
@@ -38,13 +40,36 @@ impl Broker {
 
     /// Starts a broker on `port` (to bring one back on the same port after an outage).
     pub async fn start_on(port: u16) -> Broker {
+        Self::start_with(port, None).await
+    }
+
+    /// A broker with a plain listener and a TLS one using these PEM files (ca, cert, key).
+    pub async fn start_tls(
+        ca: &std::path::Path,
+        cert: &std::path::Path,
+        key: &std::path::Path,
+    ) -> Broker {
+        Self::start_with(free_port(), Some((free_port(), ca, cert, key))).await
+    }
+
+    async fn start_with(
+        port: u16,
+        tls: Option<(u16, &std::path::Path, &std::path::Path, &std::path::Path)>,
+    ) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!("listener {port} 127.0.0.1\nallow_anonymous true\npersistence false\n"),
-        )
-        .unwrap();
+        let mut text = format!(
+            "per_listener_settings false\nallow_anonymous true\npersistence false\nlistener {port} 127.0.0.1\n"
+        );
+        if let Some((tls_port, ca, cert, key)) = tls {
+            text.push_str(&format!(
+                "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
+                ca.display(),
+                cert.display(),
+                key.display()
+            ));
+        }
+        std::fs::write(&conf, text).unwrap();
         let child = Command::new(mosquitto())
             .arg("-c")
             .arg(&conf)
@@ -67,8 +92,24 @@ impl Broker {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        if let Some((tls_port, ..)) = tls {
+            loop {
+                if tokio::net::TcpStream::connect(("127.0.0.1", tls_port))
+                    .await
+                    .is_ok()
+                {
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "mosquitto TLS listener did not start"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
         Broker {
             port,
+            tls_port: tls.map(|t| t.0),
             child,
             _dir: dir,
         }
