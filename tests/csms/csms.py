@@ -265,11 +265,13 @@ async def main():
     parser.add_argument("--boot", default="Accepted")
     parser.add_argument("--boot-interval", type=int, default=300)
     parser.add_argument("--first-tx", type=int, default=1, help="first transactionId given")
+    parser.add_argument("--authorize", default="Accepted", help="idTagInfo.status given")
     args = parser.parse_args()
     csms = Csms(args)
     csms.behaviour.boot_status = args.boot
     csms.behaviour.boot_interval = args.boot_interval
     csms.behaviour.next_tx = args.first_tx
+    csms.behaviour.authorize_status = args.authorize
     await csms.listen()
     emit(event="listening", port=csms.port)
     loop = asyncio.get_running_loop()

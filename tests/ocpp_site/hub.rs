@@ -69,9 +69,7 @@ connector = 3
 csms_url = "ws://127.0.0.1:{port}/ocpp"
 security_profile = 0
 
-[auth]
-local_authorize_offline = true
-allow_offline_tx_for_unknown_id = true
+{auth}
 
 [tariff]
 currency = "EUR"
@@ -79,12 +77,20 @@ price_per_kwh = 0.40
 session_fee = 0.50
 "#;
 
+/// The `[auth]` of most tests: offline, ids the site knows and unknown ones may charge.
+pub const OPEN_AUTH: &str = "[auth]
+local_authorize_offline = true
+allow_offline_tx_for_unknown_id = true
+";
+
 pub const LONG: Duration = Duration::from_secs(60);
 
 pub struct Hub {
     pub sim: Simulated,
     pub view: watch::Receiver<SiteView>,
     pub writer: WriterHandle,
+    view_tx: watch::Sender<SiteView>,
+    db_path: std::path::PathBuf,
     runtime: Option<SiteRuntime>,
     sessions: Option<Sessions>,
     _dir: tempfile::TempDir,
@@ -93,49 +99,83 @@ pub struct Hub {
 /// Start the site with its uplink to 127.0.0.1:`port`; `keys` are OCPP configuration keys as
 /// if the CSMS had set them before.
 pub async fn start(port: u16, keys: &[(&str, &str)]) -> Hub {
-    let sim = simulate(&SITE.replace("{port}", &port.to_string()), [5.0, 5.0, 5.0]).await;
+    start_with(port, keys, OPEN_AUTH).await
+}
+
+/// [`start`] with another `[auth]` section.
+pub async fn start_with(port: u16, keys: &[(&str, &str)], auth: &str) -> Hub {
+    let text = SITE
+        .replace("{port}", &port.to_string())
+        .replace("{auth}", auth);
+    let sim = simulate(&text, [5.0, 5.0, 5.0]).await;
     let dir = tempfile::tempdir().unwrap();
     let db_path = dir.path().join("hub.db");
     let writer = hubgate::daemon::open_store(&db_path).unwrap();
     for (k, v) in keys {
         writer.set_setting(k, v, 0).await.unwrap();
     }
-    let config = Arc::new(sim.config.clone());
     let (view_tx, view) = watch::channel(SiteView::default());
-    let (heartbeat, _) = watch::channel(0);
-    let (limits_tx, limits) = watch::channel(ExternalLimits::default());
-    let runtime = SiteRuntime::start(
-        Arc::clone(&config),
-        &sim.registry,
-        SiteChannels {
-            view: view_tx.clone(),
-            heartbeat,
-            limits,
-            records: None,
-        },
-    )
-    .unwrap();
-    let sessions = Sessions::start(SessionConfig {
-        site: config,
-        chargers: runtime.chargers().to_vec(),
-        writer: writer.clone(),
-        db_path,
-        limits: limits_tx,
-        view: view_tx,
-        restart: None,
-    })
-    .unwrap();
-    Hub {
+    let mut hub = Hub {
         sim,
         view,
         writer,
-        runtime: Some(runtime),
-        sessions: Some(sessions),
+        view_tx,
+        db_path,
+        runtime: None,
+        sessions: None,
         _dir: dir,
-    }
+    };
+    hub.launch();
+    hub
 }
 
 impl Hub {
+    /// Start the site runtime and the sessions.
+    fn launch(&mut self) {
+        let config = Arc::new(self.sim.config.clone());
+        let (heartbeat, _) = watch::channel(0);
+        let (limits_tx, limits) = watch::channel(ExternalLimits::default());
+        let runtime = SiteRuntime::start(
+            Arc::clone(&config),
+            &self.sim.registry,
+            SiteChannels {
+                view: self.view_tx.clone(),
+                heartbeat,
+                limits,
+                records: None,
+            },
+        )
+        .unwrap();
+        let sessions = Sessions::start(SessionConfig {
+            site: config,
+            chargers: runtime.chargers().to_vec(),
+            writer: self.writer.clone(),
+            db_path: self.db_path.clone(),
+            limits: limits_tx,
+            view: self.view_tx.clone(),
+            restart: None,
+        })
+        .unwrap();
+        self.runtime = Some(runtime);
+        self.sessions = Some(sessions);
+    }
+
+    /// Stop the sessions and the site runtime cleanly (the chargers go on by themselves).
+    pub async fn halt(&mut self) {
+        if let Some(s) = self.sessions.take() {
+            s.stop().await;
+        }
+        if let Some(r) = self.runtime.take() {
+            r.stop().await;
+        }
+        self.view_tx.send_modify(|v| v.uplink = None);
+    }
+
+    /// Start again on the same database.
+    pub fn resume(&mut self) {
+        self.launch();
+    }
+
     pub fn plug(&self, charger: &str) {
         self.sim.plug_in(charger, 16.0);
     }
@@ -187,12 +227,7 @@ impl Hub {
     }
 
     pub async fn stop(mut self) {
-        if let Some(s) = self.sessions.take() {
-            s.stop().await;
-        }
-        if let Some(r) = self.runtime.take() {
-            r.stop().await;
-        }
+        self.halt().await;
         let _ = self.writer.shutdown().await;
     }
 }

@@ -8,7 +8,9 @@ mod support;
 #[path = "../ocpp_support/mod.rs"]
 mod ocpp_support;
 
+mod auth;
 mod flow;
 mod hub;
 mod offline;
+mod restart;
 mod smart;
