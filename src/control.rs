@@ -174,7 +174,12 @@ pub async fn run(
                 warn!("cycle record dropped: nobody is keeping up");
             }
         }
-        io.view.send_replace(view);
+        // The uplink part of the view is the sessions' (see `session`): kept as they set it.
+        io.view.send_modify(|v| {
+            let uplink = v.uplink.take();
+            *v = view;
+            v.uplink = uplink;
+        });
         io.heartbeat.send_replace(cycle);
     }
     devices

@@ -12,13 +12,14 @@ use crate::control::ExternalLimits;
 use crate::driver::Registry;
 use crate::mqtt::MqttTask;
 use crate::service::{Notifier, Request, Signals, init_logging, watchdog};
+use crate::session::{SessionConfig, Sessions};
 use crate::site::{SiteChannels, SiteLoadError, SiteRuntime, StartError, load_site};
 use crate::status;
 use crate::store::{Store, StoreError, StoreWriter, WriterHandle};
 use crate::view::SiteView;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 /// Why the daemon could not start (or had to stop).
@@ -39,6 +40,11 @@ struct Shared {
     view: watch::Sender<SiteView>,
     heartbeat: watch::Sender<u64>,
     limits: watch::Receiver<ExternalLimits>,
+    limits_tx: watch::Sender<ExternalLimits>,
+    writer: WriterHandle,
+    db_path: PathBuf,
+    /// A hard reset from the CSMS asks for a restart of the site here.
+    restart: mpsc::Sender<()>,
 }
 
 /// Runs the daemon with the config at `path` until SIGTERM/SIGINT.
@@ -59,10 +65,15 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     let (view_tx, view_rx) = watch::channel(SiteView::default());
     let (heartbeat_tx, heartbeat_rx) = watch::channel(0u64);
     let (limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
+    let (restart_tx, mut restart_rx) = mpsc::channel(1);
     let shared = Shared {
         view: view_tx,
         heartbeat: heartbeat_tx,
         limits: limits_rx,
+        limits_tx: limits_tx.clone(),
+        writer: writer.clone(),
+        db_path: db_path.clone(),
+        restart: restart_tx,
     };
 
     let socket = status::default_socket_path(std::env::var("RUNTIME_DIRECTORY").ok().as_deref());
@@ -84,6 +95,7 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     );
     let mut signals = Signals::install()?;
     let mut runtime = start(&config, &site.registry, &shared)?;
+    let mut sessions = start_sessions(&config, &runtime, &shared);
     let mut mqtt = start_mqtt(&config, &shared, &limits_tx);
     if let Some(interval) = notifier.watchdog_interval() {
         tokio::spawn(watchdog(notifier, interval, heartbeat_rx));
@@ -92,10 +104,23 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     let mut current = config;
 
     loop {
-        match signals.next().await {
+        let request = tokio::select! {
+            r = signals.next() => r,
+            Some(()) = restart_rx.recv() => {
+                // A hard reset from the CSMS: the site and its sessions start afresh.
+                info!("restarting the site (hard reset)");
+                stop_sessions(sessions.take()).await;
+                runtime.stop().await;
+                runtime = start(&current, &site.registry, &shared)?;
+                sessions = start_sessions(&current, &runtime, &shared);
+                continue;
+            }
+        };
+        match request {
             Request::Shutdown => break,
             Request::Reload => {
                 notifier.reloading();
+                stop_sessions(sessions.take()).await;
                 match reload(&path, &current, runtime, &shared).await {
                     (next_runtime, Ok(next)) => {
                         log.set_level(&next.log.level);
@@ -110,10 +135,12 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
                         }
                         runtime = next_runtime;
                         current = next;
+                        sessions = start_sessions(&current, &runtime, &shared);
                         notifier.ready(&current.summary());
                     }
                     (old_runtime, Err(message)) => {
                         runtime = old_runtime;
+                        sessions = start_sessions(&current, &runtime, &shared);
                         notifier.ready(&format!(
                             "config reload failed, running the previous one: {message}"
                         ));
@@ -125,6 +152,7 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
 
     info!("stopping");
     notifier.stopping();
+    stop_sessions(sessions).await;
     runtime.stop().await;
     if let Some(m) = mqtt {
         m.stop().await;
@@ -150,6 +178,37 @@ pub fn open_store(path: &Path) -> Result<WriterHandle, StoreError> {
         })?;
     }
     StoreWriter::spawn(Store::open(path)?)
+}
+
+/// The sessions (and the OCPP uplink, when configured) of a running site; a problem is logged
+/// and the site runs without them.
+fn start_sessions(
+    config: &Arc<SiteConfig>,
+    runtime: &SiteRuntime,
+    shared: &Shared,
+) -> Option<Sessions> {
+    let cfg = SessionConfig {
+        site: Arc::clone(config),
+        chargers: runtime.chargers().to_vec(),
+        writer: shared.writer.clone(),
+        db_path: shared.db_path.clone(),
+        limits: shared.limits_tx.clone(),
+        view: shared.view.clone(),
+        restart: Some(shared.restart.clone()),
+    };
+    match Sessions::start(cfg) {
+        Ok(s) => Some(s),
+        Err(e) => {
+            error!(error = %e, "sessions not started: no transactions are recorded");
+            None
+        }
+    }
+}
+
+async fn stop_sessions(sessions: Option<Sessions>) {
+    if let Some(s) = sessions {
+        s.stop().await;
+    }
 }
 
 /// MQTT, when configured; a problem with it is logged and the site runs without it.

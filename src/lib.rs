@@ -3,6 +3,7 @@
 //! The library holds everything; `main.rs` only parses the command line and dispatches.
 //! See `docs/architecture.md` for a map of the modules and the data flow.
 
+pub mod auth;
 pub mod balance;
 pub mod cli;
 pub mod commands;
@@ -19,8 +20,10 @@ pub mod phase;
 pub mod recorder;
 pub mod report;
 pub mod service;
+pub mod session;
 pub mod sim;
 pub mod site;
 pub mod status;
 pub mod store;
+pub mod uplink;
 pub mod view;

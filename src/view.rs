@@ -32,7 +32,8 @@ pub struct SiteView {
     pub total_power_w: f64,
     pub chargers: Vec<ChargerView>,
     pub meters: Vec<MeterView>,
-    /// OCPP link state, when an uplink is configured.
+    /// OCPP link state, when an uplink is configured; set by the sessions, kept by the control
+    /// loop from one cycle's view to the next.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uplink: Option<UplinkView>,
 }

@@ -5,7 +5,9 @@ use super::CommandError;
 use crate::config::EnvSource;
 use crate::control::{CycleRecord, ExternalLimits};
 use crate::service::{Request, Signals};
+use crate::session::{SessionConfig, Sessions};
 use crate::sim::serve::{Ports, run_clock, serve};
+use crate::sim::serve::{SharedWorld, lock};
 use crate::sim::world::{SimOptions, SimWorld};
 use crate::site::{SiteChannels, SiteRuntime, load_site, load_site_str};
 use crate::view::{SiteView, render};
@@ -15,6 +17,7 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 
 /// The demo site's config, built in so `hubgate demo` needs no files.
 pub const DEMO_CONFIG: &str = include_str!("../../site-configs/demo.toml");
@@ -31,9 +34,10 @@ pub struct DemoOptions {
 
 /// Runs the demo until `duration` ends or Ctrl-C.
 pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
+    let env = demo_env();
     let site = match &options.config {
-        Some(path) => load_site(path, &EnvSource::Process)?,
-        None => load_site_str(DEMO_CONFIG, Path::new("demo.toml"), &EnvSource::Process)?,
+        Some(path) => load_site(path, &env)?,
+        None => load_site_str(DEMO_CONFIG, Path::new("demo.toml"), &env)?,
     };
     let mut config = site.loaded.config;
     let sim = SimOptions {
@@ -61,7 +65,7 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
     let (view_tx, mut view_rx) = watch::channel(SiteView::default());
     let (heartbeat_tx, _heartbeat_rx) = watch::channel(0u64);
     let (limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
-    let mqtt = crate::mqtt::MqttTask::start(&config, view_tx.subscribe(), limits_tx)
+    let mqtt = crate::mqtt::MqttTask::start(&config, view_tx.subscribe(), limits_tx.clone())
         .map_err(|e| CommandError::Other(e.to_string()))?;
     let (record_tx, mut record_rx) = mpsc::channel::<CycleRecord>(1024);
     let clock = run_clock(Arc::clone(&world), Duration::from_millis(100));
@@ -76,13 +80,24 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         Arc::clone(&config),
         &site.registry,
         SiteChannels {
-            view: view_tx,
+            view: view_tx.clone(),
             heartbeat: heartbeat_tx,
             limits: limits_rx,
             records: Some(record_tx),
         },
     )
     .map_err(|e| CommandError::Other(e.to_string()))?;
+    let sessions = Sessions::start(SessionConfig {
+        site: Arc::clone(&config),
+        chargers: runtime.chargers().to_vec(),
+        writer: writer.clone(),
+        db_path: db_path.clone(),
+        limits: limits_tx,
+        view: view_tx,
+        restart: None,
+    })
+    .map_err(|e| CommandError::Other(e.to_string()))?;
+    let cards = present_cards(Arc::clone(&world), &config, sessions.reader.clone());
 
     let mut records = Vec::new();
     let live = !options.json;
@@ -119,6 +134,8 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
             }
         }
     }
+    cards.abort();
+    sessions.stop().await;
     runtime.stop().await;
     if let Some(m) = mqtt {
         m.stop().await;
@@ -142,4 +159,61 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         println!("{text}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The process environment, with security profile 0 for a CSMS given only by URL: the demo
+/// talks to lab CSMSes (`HUBGATE__OCPP__CSMS_URL=ws://127.0.0.1:9000/ocpp hubgate demo`).
+fn demo_env() -> EnvSource {
+    let mut vars: std::collections::HashMap<String, String> = std::env::vars().collect();
+    let has = |k: &str| vars.keys().any(|v| v.eq_ignore_ascii_case(k));
+    if has("HUBGATE__OCPP__CSMS_URL") && !has("HUBGATE__OCPP__SECURITY_PROFILE") {
+        vars.insert("HUBGATE__OCPP__SECURITY_PROFILE".into(), "0".into());
+    }
+    EnvSource::Map(vars)
+}
+
+/// The demo's drivers hold their card to the site's reader when they plug in.
+fn present_cards(
+    world: SharedWorld,
+    config: &crate::config::SiteConfig,
+    reader: mpsc::Sender<(u32, String)>,
+) -> JoinHandle<()> {
+    let connectors: Vec<(String, u32)> = config
+        .chargers
+        .iter()
+        .map(|c| (c.name.clone(), c.connector))
+        .collect();
+    tokio::spawn(async move {
+        let mut shown: std::collections::HashSet<u32> = Default::default();
+        let mut tick = tokio::time::interval(Duration::from_millis(500));
+        loop {
+            tick.tick().await;
+            let cars: Vec<(u32, Option<String>)> = {
+                let w = lock(&world);
+                connectors
+                    .iter()
+                    .map(|(name, connector)| {
+                        let car = w
+                            .charger_index(name)
+                            .and_then(|i| w.site.chargers.get(i))
+                            .and_then(|c| c.car.as_ref().map(|car| car.id_tag.clone()));
+                        (*connector, car)
+                    })
+                    .collect()
+            };
+            for (connector, card) in cars {
+                match card {
+                    Some(tag) if shown.insert(connector) => {
+                        if reader.send((connector, tag)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(_) => {}
+                    None => {
+                        shown.remove(&connector);
+                    }
+                }
+            }
+        }
+    })
 }

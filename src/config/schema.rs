@@ -320,6 +320,9 @@ pub struct Auth {
     pub unknown_id_max_energy_kwh: f64,
     /// ... or after this long (minutes).
     pub unknown_id_max_duration_min: f64,
+    /// Free vend: every plug-in starts a transaction with this idTag, without authorization
+    /// (for chargers without a card reader). Absent: ids are authorized.
+    pub free_vend_id_tag: Option<String>,
 }
 
 impl Default for Auth {
@@ -330,6 +333,7 @@ impl Default for Auth {
             allow_offline_tx_for_unknown_id: false,
             unknown_id_max_energy_kwh: 20.0,
             unknown_id_max_duration_min: 240.0,
+            free_vend_id_tag: None,
         }
     }
 }

@@ -625,6 +625,11 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
         10_080.0,
         "min",
     );
+    if let Some(tag) = &a.free_vend_id_tag
+        && (tag.is_empty() || tag.chars().count() > 20)
+    {
+        c.err("auth.free_vend_id_tag", "an idTag has 1 to 20 characters");
+    }
     if let Some(t) = &cfg.tariff {
         if !(t.currency.len() == 3 && t.currency.chars().all(|ch| ch.is_ascii_uppercase())) {
             c.err(

@@ -9,4 +9,4 @@ mod poll;
 mod task;
 
 pub use poll::{PollError, poll_device};
-pub use task::{DeviceHandle, DeviceSpec, DeviceState, Role, spawn, write_all};
+pub use task::{DeviceCommand, DeviceHandle, DeviceSpec, DeviceState, Role, spawn, write_all};

@@ -5,7 +5,7 @@ use crate::driver::{DeviceReading, Driver, RegisterWrite, WriteFunction};
 use crate::modbus::{BusError, BusHandle};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
 use tracing::{Instrument, debug, info, info_span, warn};
@@ -66,6 +66,15 @@ impl DeviceState {
     }
 }
 
+/// Something a charger task is asked to do besides holding its setpoint.
+#[derive(Debug)]
+pub enum DeviceCommand {
+    /// Unlock the cable (the driver's unlock register); the answer says whether it worked.
+    Unlock {
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+}
+
 /// The control loop's side of a device task.
 #[derive(Debug)]
 pub struct DeviceHandle {
@@ -75,6 +84,8 @@ pub struct DeviceHandle {
     pub state: watch::Receiver<DeviceState>,
     /// Chargers: the setpoint to hold (A; 0 pauses). `None` until the control loop decides.
     pub setpoint: watch::Sender<Option<f64>>,
+    /// Chargers: one-off commands (a few may wait; senders wait when it is full).
+    pub commands: mpsc::Sender<DeviceCommand>,
     task: JoinHandle<()>,
 }
 
@@ -91,15 +102,17 @@ impl DeviceHandle {
 pub fn spawn(spec: DeviceSpec, bus: BusHandle) -> DeviceHandle {
     let (state_tx, state_rx) = watch::channel(DeviceState::default());
     let (setpoint_tx, setpoint_rx) = watch::channel(None);
+    let (commands_tx, commands_rx) = mpsc::channel(4);
     let name = spec.name.clone();
     let role = spec.role;
     let span = info_span!("device", device = %spec.name, bus = %bus.name(), unit = spec.unit);
-    let task = tokio::spawn(run(spec, bus, state_tx, setpoint_rx).instrument(span));
+    let task = tokio::spawn(run(spec, bus, state_tx, setpoint_rx, commands_rx).instrument(span));
     DeviceHandle {
         name,
         role,
         state: state_rx,
         setpoint: setpoint_tx,
+        commands: commands_tx,
         task,
     }
 }
@@ -109,6 +122,7 @@ async fn run(
     bus: BusHandle,
     state: watch::Sender<DeviceState>,
     mut setpoint: watch::Receiver<Option<f64>>,
+    mut commands: mpsc::Receiver<DeviceCommand>,
 ) {
     let mut poll = tokio::time::interval(spec.poll_period);
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -148,6 +162,18 @@ async fn run(
                     }
                 }
             }
+            Some(command) = commands.recv() => match command {
+                DeviceCommand::Unlock { reply } => {
+                    let writes = spec.driver.unlock_writes();
+                    let result = if writes.is_empty() {
+                        Err("the driver cannot unlock".to_string())
+                    } else {
+                        write_all(&bus, spec.unit, &writes).await.map_err(|e| e.to_string())
+                    };
+                    info!(ok = result.is_ok(), "unlock");
+                    let _ = reply.send(result);
+                }
+            },
             _ = ka_tick.tick(), if keepalive.is_some() => {
                 let Some(ka) = &keepalive else { continue };
                 let due = last_write.is_none_or(|t| t.elapsed() + ka_period / 10 >= ka.period);

@@ -4,7 +4,7 @@
 //!
 //! [`Outbox`] is the interface a durable journal implements; [`MemoryOutbox`] keeps it in memory.
 
-use super::messages::{MeterValues, StartTransaction, StopTransaction};
+use super::messages::{AuthorizationStatus, MeterValues, StartTransaction, StopTransaction};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -94,6 +94,11 @@ pub trait Outbox {
         outcome: Settle,
         assign: Option<(LocalTxId, i32)>,
     ) -> Result<(), OutboxError>;
+    /// The CSMS answered the StartTransaction of `local` with this idTag status; called just
+    /// before that message is settled, so a journal can store both in one commit.
+    fn start_answered(&mut self, local: LocalTxId, status: AuthorizationStatus) {
+        let _ = (local, status);
+    }
     /// The CSMS's transactionId of a local transaction, once known.
     fn transaction_id(&self, local: LocalTxId) -> Result<Option<i32>, OutboxError>;
     /// Messages waiting.

@@ -10,7 +10,7 @@ pub use load::{LoadedSite, SiteLoadError, load_site, load_site_str};
 use crate::balance::SiteModel;
 use crate::config::SiteConfig;
 use crate::control::{self, CycleRecord, Devices, ExternalLimits, LoopIo};
-use crate::device::{self, DeviceSpec, Role};
+use crate::device::{self, DeviceCommand, DeviceSpec, DeviceState, Role};
 use crate::driver::Registry;
 use crate::modbus::{Bus, BusHandle};
 use crate::view::SiteView;
@@ -40,9 +40,21 @@ pub struct SiteChannels {
     pub records: Option<mpsc::Sender<CycleRecord>>,
 }
 
+/// What the sessions need of one charger: its state, its one-off commands.
+#[derive(Debug, Clone)]
+pub struct ChargerLink {
+    pub name: String,
+    pub connector: u32,
+    pub state: watch::Receiver<DeviceState>,
+    pub commands: mpsc::Sender<DeviceCommand>,
+    /// Its driver can unlock the cable.
+    pub unlockable: bool,
+}
+
 /// The running site.
 pub struct SiteRuntime {
     buses: Vec<BusHandle>,
+    chargers: Vec<ChargerLink>,
     control: JoinHandle<Devices>,
     stop: watch::Sender<bool>,
 }
@@ -80,6 +92,7 @@ impl SiteRuntime {
             })
         };
         let mut chargers = Vec::new();
+        let mut links = Vec::new();
         for c in &config.chargers {
             let spec = DeviceSpec {
                 name: c.name.clone(),
@@ -91,7 +104,16 @@ impl SiteRuntime {
                 nominal_voltage_v: config.site.nominal_voltage_v,
                 failsafe_current_a: Some(config.site.fallback_current_a),
             };
-            chargers.push(device::spawn(spec, bus_of(&c.name, &c.bus)?));
+            let unlockable = !spec.driver.unlock_writes().is_empty();
+            let handle = device::spawn(spec, bus_of(&c.name, &c.bus)?);
+            links.push(ChargerLink {
+                name: c.name.clone(),
+                connector: c.connector,
+                state: handle.state.clone(),
+                commands: handle.commands.clone(),
+                unlockable,
+            });
+            chargers.push(handle);
         }
         let mut meters = Vec::new();
         for m in &config.meters {
@@ -124,9 +146,15 @@ impl SiteRuntime {
         info!(site = %config.site.id, "site started");
         Ok(SiteRuntime {
             buses: buses.into_values().collect(),
+            chargers: links,
             control,
             stop: stop_tx,
         })
+    }
+
+    /// Every charger's state and command channel, in config order.
+    pub fn chargers(&self) -> &[ChargerLink] {
+        &self.chargers
     }
 
     /// Stops the control loop, the device tasks and the buses. Chargers keep their last setpoint

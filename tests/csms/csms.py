@@ -61,10 +61,14 @@ def now():
 
 
 class Behaviour:
-    boot_status = "Accepted"
-    boot_interval = 300
-    authorize_status = "Accepted"
-    next_tx = 1
+    def __init__(self):
+        self.boot_status = "Accepted"
+        self.boot_interval = 300
+        self.authorize_status = "Accepted"
+        self.next_tx = 1
+        # transactionId by StartTransaction content: a start sent again (after a crash of the
+        # charge point between our answer and its commit) is the same transaction
+        self.starts = {}
 
 
 class ChargePoint(OcppChargePoint):
@@ -104,9 +108,14 @@ class ChargePoint(OcppChargePoint):
         return call_result.Authorize(id_tag_info={"status": self.behaviour.authorize_status})
 
     @on(Action.start_transaction)
-    def on_start(self, **_):
-        tx = self.behaviour.next_tx
-        self.behaviour.next_tx += 1
+    def on_start(self, connector_id, id_tag, meter_start, timestamp, **_):
+        b = self.behaviour
+        key = (connector_id, id_tag, meter_start, timestamp)
+        tx = b.starts.get(key)
+        if tx is None:
+            tx = b.next_tx
+            b.next_tx += 1
+            b.starts[key] = tx
         return call_result.StartTransaction(
             transaction_id=tx, id_tag_info={"status": self.behaviour.authorize_status}
         )
@@ -264,10 +273,14 @@ async def main():
     parser.add_argument("--no-subprotocol", action="store_true")
     parser.add_argument("--boot", default="Accepted")
     parser.add_argument("--boot-interval", type=int, default=300)
+    parser.add_argument("--first-tx", type=int, default=1, help="first transactionId given")
+    parser.add_argument("--authorize", default="Accepted", help="idTagInfo.status given")
     args = parser.parse_args()
     csms = Csms(args)
     csms.behaviour.boot_status = args.boot
     csms.behaviour.boot_interval = args.boot_interval
+    csms.behaviour.next_tx = args.first_tx
+    csms.behaviour.authorize_status = args.authorize
     await csms.listen()
     emit(event="listening", port=csms.port)
     loop = asyncio.get_running_loop()

@@ -90,14 +90,30 @@ impl Csms {
     /// The first event matching `pred` not returned before (it may have been read already while
     /// waiting for another), within [`WAIT`].
     pub async fn wait(&mut self, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        match tokio::time::timeout(WAIT, self.read_until(pred)).await {
+        self.wait_for(what, WAIT, pred).await
+    }
+
+    /// [`wait`](Self::wait) with another time limit.
+    pub async fn wait_for(
+        &mut self,
+        what: &str,
+        limit: Duration,
+        pred: impl Fn(&Value) -> bool,
+    ) -> Value {
+        match tokio::time::timeout(limit, self.read_until(pred)).await {
             Ok(Some(e)) => e,
             Ok(None) => panic!(
                 "the CSMS exited while waiting for {what}; log: {:#?}",
                 self.log
             ),
-            Err(_) => panic!("no {what} within {WAIT:?}; log: {:#?}", self.log),
+            Err(_) => panic!("no {what} within {limit:?}; log: {:#?}", self.log),
         }
+    }
+
+    /// Read what the CSMS reported for `period` (into the log), claiming nothing: keeps its
+    /// output pipe from filling while a test does other things.
+    pub async fn drain(&mut self, period: Duration) {
+        let _ = tokio::time::timeout(period, self.read_until(|_| false)).await;
     }
 
     /// The next CALL of `action` from the charge point: its payload.

@@ -108,6 +108,7 @@ impl ChargePoint {
                 for tx in self.txs.values_mut().filter(|t| t.local == local) {
                     tx.transaction_id = Some(r.transaction_id);
                 }
+                self.outbox.start_answered(local, r.id_tag_info.status);
                 let stop = self.config.flag("StopTransactionOnInvalidId");
                 tracing::info!(transaction = r.transaction_id, status = ?r.id_tag_info.status, "transaction confirmed");
                 self.site(SiteCommand::TransactionConfirmed {

@@ -175,6 +175,29 @@ impl ChargePoint {
         self
     }
 
+    /// A transaction that was running before a restart (or before this charge point was
+    /// rebuilt) and goes on: its messages are already in the outbox; RemoteStop, TxProfiles and
+    /// periodic samples apply to it again.
+    pub fn resume_transaction(
+        &mut self,
+        connector: u32,
+        local: LocalTxId,
+        started: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) {
+        let transaction_id = self.outbox.transaction_id(local).ok().flatten();
+        tracing::info!(connector, local, ?transaction_id, "transaction resumed");
+        self.txs.insert(
+            connector,
+            TxState {
+                local,
+                transaction_id,
+                started,
+                last_sample: now,
+            },
+        );
+    }
+
     pub fn registration(&self) -> Registration {
         self.registration
     }

@@ -8,4 +8,4 @@ mod session;
 
 pub use config::{Backoff, LinkConfig, LinkError, Password, SecurityProfile};
 pub use dial::{SUBPROTOCOL, Ws, dial, tls_config};
-pub use session::{CHANNEL_DEPTH, LinkState, LinkStatus, OcppHandle, spawn};
+pub use session::{CHANNEL_DEPTH, LinkState, LinkStatus, OcppHandle, prepare, spawn};

@@ -51,6 +51,16 @@ pub struct OcppHandle {
 
 /// Start the session task.
 pub fn spawn(cfg: LinkConfig, cp: ChargePoint) -> (OcppHandle, JoinHandle<()>) {
+    let (handle, session) = prepare(cfg, cp);
+    (handle, tokio::spawn(session))
+}
+
+/// The session as a future, for the caller to run where it likes (e.g. on a thread of its own
+/// when the charge point's stores block on disk writes).
+pub fn prepare(
+    cfg: LinkConfig,
+    cp: ChargePoint,
+) -> (OcppHandle, impl Future<Output = ()> + Send + 'static) {
     // a process-wide provider for other rustls users; ours is passed explicitly
     let _ = rustls::crypto::ring::default_provider().install_default();
     let (events_tx, events) = mpsc::channel(CHANNEL_DEPTH);
@@ -71,14 +81,13 @@ pub fn spawn(cfg: LinkConfig, cp: ChargePoint) -> (OcppHandle, JoinHandle<()>) {
         ping_s: 0,
         connects: 0,
     };
-    let task = tokio::spawn(session.run().instrument(span));
     (
         OcppHandle {
             events: events_tx,
             commands: commands_rx,
             status,
         },
-        task,
+        session.run().instrument(span),
     )
 }
 
