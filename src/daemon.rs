@@ -91,6 +91,7 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
         shared.view.subscribe(),
         writer.clone(),
         std::time::Duration::from_secs(60),
+        crate::recorder::retention(&config.storage),
         stop_rx,
     );
     let mut signals = Signals::install()?;

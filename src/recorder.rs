@@ -4,6 +4,7 @@
 //! not running as the last status continuing. Old history is pruned and downsampled by the
 //! store's retention policy once an hour.
 
+use crate::mqtt::alerts::{AlertSettings, AlertState, AlertTracker};
 use crate::store::WriterHandle;
 use crate::store::history::StatusChange;
 use crate::store::retention::Retention;
@@ -14,6 +15,35 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::warn;
+
+/// The retention policy of a site's `[storage]` settings.
+pub fn retention(storage: &crate::config::Storage) -> Retention {
+    let d = Retention::default();
+    Retention {
+        status_days: storage.history_days,
+        samples_full_days: storage.full_resolution_days.min(storage.history_days),
+        samples_days: storage.history_days,
+        alerts_days: storage.history_days,
+        sessions_days: storage.sessions_days,
+        ..d
+    }
+}
+
+/// Alerts raised and cleared by a view, written to the history (the same alerts MQTT publishes).
+async fn record_alerts(tracker: &mut AlertTracker, v: &SiteView, writer: &WriterHandle) {
+    for e in tracker.update(v, None) {
+        let result = match e.state {
+            AlertState::Raised => writer
+                .raise_alert(&e.id, "warning", &e.message, e.at_ms)
+                .await
+                .map(|_| ()),
+            AlertState::Cleared => writer.clear_alert(&e.id, e.at_ms).await.map(|_| ()),
+        };
+        if let Err(err) = result {
+            warn!(error = %err, alert = %e.id, "alert history not recorded");
+        }
+    }
+}
 
 /// The status and error code a charger's view is recorded with (OCPP spellings). A charger
 /// hubgate cannot reach is `Unavailable` with `OtherError` (and the info `unreachable`).
@@ -110,10 +140,12 @@ pub fn spawn(
     mut view: watch::Receiver<SiteView>,
     writer: WriterHandle,
     period: Duration,
+    retention: Retention,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut last: HashMap<u32, (String, String)> = HashMap::new();
+        let mut alerts = AlertTracker::new(AlertSettings::default());
         let mut first_at: Option<i64> = None;
         let mut avg = Averager::default();
         let mut sample = tokio::time::interval(period);
@@ -130,6 +162,7 @@ pub fn spawn(
                         continue;
                     }
                     avg.add(&v);
+                    record_alerts(&mut alerts, &v, &writer).await;
                     let since_start = v.at_ms - *first_at.get_or_insert(v.at_ms);
                     for c in &v.chargers {
                         if !should_record(c, last.contains_key(&c.connector), since_start) {
@@ -153,7 +186,7 @@ pub fn spawn(
                         }
                 }
                 _ = prune.tick() => {
-                    if let Err(e) = writer.apply_retention(crate::store::now_ms(), Retention::default()).await {
+                    if let Err(e) = writer.apply_retention(crate::store::now_ms(), retention).await {
                         warn!(error = %e, "history retention failed");
                     }
                 }

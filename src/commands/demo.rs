@@ -74,6 +74,7 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         view_tx.subscribe(),
         writer.clone(),
         Duration::from_secs(60),
+        crate::recorder::retention(&config.storage),
         stop_rx,
     );
     let runtime = SiteRuntime::start(

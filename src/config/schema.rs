@@ -299,11 +299,29 @@ pub struct Mqtt {
 }
 
 /// `[storage]`.
-#[derive(Debug, Clone, PartialEq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Storage {
     /// SQLite database; default `$STATE_DIRECTORY/hubgate.db`, else `/var/lib/hubgate/hubgate.db`.
     pub database: Option<PathBuf>,
+    /// Status changes, site samples and alerts older than this (days) are pruned.
+    pub history_days: u32,
+    /// Site samples keep their full resolution this long (days), then are merged into 15-minute
+    /// buckets.
+    pub full_resolution_days: u32,
+    /// Finished sessions older than this (days) are pruned, once all their messages are settled.
+    pub sessions_days: u32,
+}
+
+impl Default for Storage {
+    fn default() -> Self {
+        Storage {
+            database: None,
+            history_days: 365,
+            full_resolution_days: 7,
+            sessions_days: 730,
+        }
+    }
 }
 
 /// `[auth]`: what happens when the CSMS cannot be asked.

@@ -133,6 +133,18 @@ pub fn check(cfg: &SiteConfig, drivers: &dyn DriverCatalog) -> Vec<Problem> {
     let circuit_limits = circuits(&mut c, cfg);
     devices(&mut c, cfg, &circuit_limits);
     fallback_fits(&mut c, cfg, &circuit_limits);
+    for (key, days) in [
+        ("storage.history_days", cfg.storage.history_days),
+        (
+            "storage.full_resolution_days",
+            cfg.storage.full_resolution_days,
+        ),
+        ("storage.sessions_days", cfg.storage.sessions_days),
+    ] {
+        if days == 0 {
+            c.err(key, "must be at least 1 day");
+        }
+    }
     uplinks(&mut c, cfg);
     c.problems
 }
