@@ -44,10 +44,10 @@ async fn alerts_and_status_changes_are_kept_in_the_database() {
     let wait_for = |what: &'static str, done: &dyn Fn(&Store) -> bool| {
         let end = std::time::Instant::now() + Duration::from_secs(10);
         loop {
-            if let Ok(store) = Store::open_read_only(&db) {
-                if done(&store) {
-                    return;
-                }
+            if let Ok(store) = Store::open_read_only(&db)
+                && done(&store)
+            {
+                return;
             }
             assert!(std::time::Instant::now() < end, "{what}");
             std::thread::sleep(Duration::from_millis(20));
