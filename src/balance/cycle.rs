@@ -259,7 +259,11 @@ pub fn plan_cycle(
             } else {
                 0.0
             };
-            let amps = if obs.connected {
+            // A paused charger stays paused: 0 A is as safe as the fallback current, and it
+            // may not deliver (no authorized session).
+            let amps = if obs.paused_by.is_some() {
+                0.0
+            } else if obs.connected {
                 amps
             } else {
                 amps.min(state.setpoints[i])

@@ -202,6 +202,16 @@ fn a_stale_meter_drops_its_chargers_to_the_fallback() {
     };
     let plan = plan_cycle(&m, &snap, &mut st, 1.0);
     assert_eq!(amps(&plan), vec![6.0, 6.0]);
+    // A paused charger (no authorized session) stays paused in the fallback.
+    let mut chargers = connected(2);
+    chargers[1].paused_by = Some("ocpp".into());
+    let snap = Snapshot {
+        meters: vec![MeterObs::default(), fresh([1.0; 3])],
+        chargers,
+        site_cap: None,
+    };
+    let plan = plan_cycle(&m, &snap, &mut st, 2.0);
+    assert_eq!(amps(&plan), vec![6.0, 0.0]);
 }
 
 #[test]

@@ -15,7 +15,8 @@
 //! I/O edge: [`link`] owns the websocket (TLS, basic auth, pings, redial) and runs the session
 //! task; [`site`] builds its configuration from the site config.
 //!
-//! Wiring in the daemon: build a [`chargepoint::ChargePoint`] from [`site::setup`], a
+//! Wiring in the daemon (done by [`crate::session`] with the stores of [`crate::uplink`]):
+//! build a [`chargepoint::ChargePoint`] from [`site::setup`], a
 //! [`keys::Configuration`] over a persistent [`keys::ConfigStore`], an [`outbox::Outbox`] and a
 //! [`local_list::LocalList`]; [`link::spawn`] it with [`site::link_config`]; then feed
 //! [`chargepoint::SiteEvent`]s into `OcppHandle::events`, carry out the

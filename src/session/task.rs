@@ -66,6 +66,11 @@ impl Sessions {
     pub fn start(cfg: SessionConfig) -> Result<Sessions, SessionError> {
         let link = crate::ocpp::site::link_config(&cfg.site)?;
         let hub = Hub::new(cfg, link)?;
+        // Fail closed until the first cycle: where charging needs a session, nothing delivers.
+        if hub.rules.requires_auth || hub.rules.free_vend.is_some() {
+            let all = hub.slots.iter().map(|s| s.charger.name.clone()).collect();
+            hub.limits.send_modify(|l| l.ocpp.paused = all);
+        }
         let (reader, reader_rx) = mpsc::channel(16);
         let (stop, stop_rx) = oneshot::channel();
         let span = tracing::info_span!("sessions");

@@ -15,8 +15,9 @@ use crate::store::outbox::{self as store_outbox, Due, RetryPolicy, StartAck, TxA
 use crate::store::{Millis, StoreError};
 use chrono::{DateTime, TimeZone, Utc};
 use rusqlite::{OptionalExtension, params};
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The durable outbox.
 #[derive(Debug)]
@@ -24,13 +25,20 @@ pub struct StoreOutbox {
     db: Db,
     /// idTag statuses of StartTransaction answers, until their message is settled.
     start_status: HashMap<LocalTxId, AuthorizationStatus>,
+    /// The last count of waiting messages and when it was taken; pushes and settles adjust it,
+    /// and it is counted again now and then (the sessions journal starts and stops directly).
+    depth: Cell<Option<(usize, Instant)>>,
 }
+
+/// How long a count of waiting messages is trusted.
+const DEPTH_FRESH: Duration = Duration::from_secs(1);
 
 impl StoreOutbox {
     pub fn new(db: Db) -> StoreOutbox {
         StoreOutbox {
             db,
             start_status: HashMap::new(),
+            depth: Cell::new(None),
         }
     }
 }
@@ -64,6 +72,15 @@ fn register_of(req: &MeterValues) -> Option<i64> {
         .map(|wh| wh.round() as i64)
 }
 
+impl StoreOutbox {
+    /// Adjust the cached count by `delta` messages.
+    fn count(&self, delta: isize) {
+        if let Some((n, at)) = self.depth.get() {
+            self.depth.set(Some((n.saturating_add_signed(delta), at)));
+        }
+    }
+}
+
 impl Outbox for StoreOutbox {
     fn push(&mut self, message: TxMessage) -> Result<u64, OutboxError> {
         let (local, action) = match &message {
@@ -84,12 +101,14 @@ impl Outbox for StoreOutbox {
                     .db
                     .write(move |c| journal::record_sample(c, &sample))
                     .map_err(err)?;
+                self.count(1);
                 return seq
                     .map(|s| u64::try_from(s).unwrap_or(0))
                     .ok_or_else(|| err("meter values not queued"));
             }
         };
         // Journaled by the sessions before the charge point heard of it.
+        self.count(1);
         let seq: Option<i64> = self
             .db
             .read(|c| {
@@ -206,6 +225,9 @@ impl Outbox for StoreOutbox {
                 })
             }
         };
+        if !matches!(outcome, Settle::Retry(_)) {
+            self.count(-1);
+        }
         result.map(|_| ()).map_err(err)
     }
 
@@ -229,7 +251,13 @@ impl Outbox for StoreOutbox {
     }
 
     fn depth(&self) -> Result<usize, OutboxError> {
-        self.db
+        if let Some((n, at)) = self.depth.get()
+            && at.elapsed() < DEPTH_FRESH
+        {
+            return Ok(n);
+        }
+        let n = self
+            .db
             .read(|c| {
                 let n: i64 = c.query_row(
                     "SELECT count(*) FROM outbox WHERE state IN ('pending', 'sent')",
@@ -238,6 +266,8 @@ impl Outbox for StoreOutbox {
                 )?;
                 Ok(usize::try_from(n).unwrap_or(0))
             })
-            .map_err(|e: StoreError| err(e))
+            .map_err(|e: StoreError| err(e))?;
+        self.depth.set(Some((n, Instant::now())));
+        Ok(n)
     }
 }

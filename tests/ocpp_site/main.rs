@@ -9,6 +9,7 @@ mod support;
 mod ocpp_support;
 
 mod auth;
+mod commands;
 mod flow;
 mod hub;
 mod offline;
