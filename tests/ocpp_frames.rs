@@ -13,6 +13,7 @@ async fn malformed_frames_get_the_right_callerror() {
     booted(&mut csms).await;
 
     let long_key = "K".repeat(51);
+    // GetConfigurationMaxKeys is 50
     let cases: Vec<(String, &str, &str)> = vec![
         ("{this is not json".into(), "-1", "FormationViolation"),
         (r#"{"an": "object"}"#.into(), "-1", "FormationViolation"),
@@ -29,6 +30,7 @@ async fn malformed_frames_get_the_right_callerror() {
         (r#"[2, "f11", "Reset", {"type": "Soft", "when": "now"}]"#.into(), "f11", "FormationViolation"),
         (r#"[2, "f12", "SetChargingProfile", {"connectorId": 0, "csChargingProfiles": {"chargingProfileId": 1}}]"#.into(), "f12", "OccurenceConstraintViolation"),
         (r#"[2, "f13", "TriggerMessage", {"requestedMessage": "Heartbeat", "connectorId": 1.5}]"#.into(), "f13", "TypeConstraintViolation"),
+        (json!([2, "f14", "GetConfiguration", {"key": vec!["HeartbeatInterval"; 51]}]).to_string(), "f14", "OccurenceConstraintViolation"),
     ];
     for (frame, id, code) in cases {
         let reply = csms.raw(&frame).await;

@@ -57,11 +57,24 @@ impl ChargePoint {
             }),
             CsmsRequest::GetCompositeSchedule(r) => to_json(self.composite(r, now)),
             CsmsRequest::GetConfiguration(r) => {
-                let (known, unknown) = self.config.report(r.key.as_deref().unwrap_or(&[]));
-                to_json(GetConfigurationResponse {
-                    configuration_key: (!known.is_empty()).then_some(known),
-                    unknown_key: (!unknown.is_empty()).then_some(unknown),
-                })
+                let asked = r.key.as_deref().unwrap_or(&[]);
+                let max = self.config.int("GetConfigurationMaxKeys");
+                if asked.len() > max as usize {
+                    // the key list is an occurrence the charge point declared a bound for
+                    Err(CallFault::new(
+                        ErrorCode::OccurrenceConstraintViolation,
+                        format!(
+                            "{} keys asked, GetConfigurationMaxKeys is {max}",
+                            asked.len()
+                        ),
+                    ))
+                } else {
+                    let (known, unknown) = self.config.report(asked);
+                    to_json(GetConfigurationResponse {
+                        configuration_key: (!known.is_empty()).then_some(known),
+                        unknown_key: (!unknown.is_empty()).then_some(unknown),
+                    })
+                }
             }
             CsmsRequest::GetLocalListVersion(_) => {
                 let list_version = if self.config.flag("LocalAuthListEnabled") {

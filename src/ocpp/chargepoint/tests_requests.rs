@@ -70,6 +70,16 @@ fn csms_requests() {
     );
     assert_eq!(a[2]["configurationKey"][0]["value"], "30");
     assert_eq!(a[2]["unknownKey"], json!(["Nope"]));
+    // more keys than GetConfigurationMaxKeys is refused, as many is answered
+    let max = cp.config().int("GetConfigurationMaxKeys") as usize;
+    let keys = |n: usize| json!({"key": vec!["HeartbeatInterval"; n]});
+    let (a, _) = call(&mut cp, "GetConfiguration", keys(max), t(1));
+    assert_eq!(a[0], 3);
+    let (a, _) = call(&mut cp, "GetConfiguration", keys(max + 1), t(1));
+    assert_eq!(
+        (a[0].clone(), a[2].clone()),
+        (json!(4), json!("OccurenceConstraintViolation"))
+    );
     let (a, out) = call(&mut cp, "ClearCache", json!({}), t(1));
     assert_eq!(
         (a[2]["status"].clone(), commands(&out)),
