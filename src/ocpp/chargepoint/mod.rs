@@ -10,6 +10,7 @@ mod answers;
 mod outgoing;
 mod requests;
 mod site;
+pub mod testkit;
 mod types;
 
 #[cfg(test)]

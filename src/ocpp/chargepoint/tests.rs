@@ -1,74 +1,19 @@
 use super::*;
-use crate::ocpp::keys::MemoryConfigStore;
-use crate::ocpp::local_list::MemoryLocalList;
 use crate::ocpp::messages::*;
-use crate::ocpp::outbox::MemoryOutbox;
-use crate::ocpp::profiles::{ConnectorShape, SiteShape};
 use chrono::TimeZone;
 use serde_json::{Value, json};
-use std::collections::BTreeSet;
 
 pub(super) fn t(s: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap() + TimeDelta::seconds(s)
 }
 
 pub(super) fn cp() -> ChargePoint {
-    let shape = SiteShape {
-        nominal_voltage_v: 230.0,
-        connectors: BTreeMap::from([
-            (
-                1,
-                ConnectorShape {
-                    phases: 3,
-                    max_a: 32.0,
-                },
-            ),
-            (
-                2,
-                ConnectorShape {
-                    phases: 3,
-                    max_a: 32.0,
-                },
-            ),
-        ]),
-        site_max_a: 50.0,
-    };
-    let setup = Setup {
-        boot: BootNotification {
-            charge_point_vendor: CiString20::new("hubgate").unwrap(),
-            charge_point_model: CiString20::new("site").unwrap(),
-            charge_point_serial_number: None,
-            charge_box_serial_number: None,
-            firmware_version: None,
-            iccid: None,
-            imsi: None,
-            meter_type: None,
-            meter_serial_number: None,
-        },
-        shape,
-        phase_rotation: "1.RST,2.RST".into(),
-        unlockable: BTreeSet::from([1]),
-        id_prefix: "test".into(),
-        call_timeout: std::time::Duration::from_secs(30),
-    };
-    let config = Configuration::new(Box::new(MemoryConfigStore::default()), 2, "1.RST,2.RST");
-    ChargePoint::new(
-        setup,
-        config,
-        Box::new(MemoryOutbox::default()),
-        Box::new(MemoryLocalList::default()),
-        t(0),
-    )
+    super::testkit::lab(t(0)).unwrap()
 }
 
 /// Frames sent, as JSON arrays.
 pub(super) fn frames(out: &[Output]) -> Vec<Value> {
-    out.iter()
-        .filter_map(|o| match o {
-            Output::Send(s) => serde_json::from_str(s).ok(),
-            _ => None,
-        })
-        .collect()
+    super::testkit::sent_frames(out)
 }
 
 pub(super) fn commands(out: &[Output]) -> Vec<SiteCommand> {
@@ -121,29 +66,7 @@ pub(super) fn status(
 
 /// Connect, boot accepted, acknowledge the three boot statuses.
 pub(super) fn online() -> ChargePoint {
-    let mut cp = cp();
-    for c in 0..=2 {
-        status(&mut cp, c, ChargePointStatus::Available, t(0));
-    }
-    let out = cp.on_connected(t(0));
-    let (id, action, _) = the_call(&out);
-    assert_eq!(action, "BootNotification");
-    let mut out = reply(
-        &mut cp,
-        &id,
-        json!({"status": "Accepted", "currentTime": "2026-02-01T08:00:00Z", "interval": 300}),
-        t(0),
-    );
-    for c in 0..=2 {
-        let (id, action, p) = the_call(&out);
-        assert_eq!(
-            (action.as_str(), p["connectorId"].as_i64()),
-            ("StatusNotification", Some(c))
-        );
-        out = reply(&mut cp, &id, json!({}), t(0));
-    }
-    assert!(frames(&out).is_empty());
-    cp
+    super::testkit::online(t(0)).unwrap()
 }
 
 pub(super) fn call(
