@@ -40,6 +40,8 @@ pub struct ChargerObs {
     pub cap: Option<(f64, String)>,
     /// Paused from outside, by this source.
     pub paused_by: Option<String>,
+    /// The current limit the charger itself reports (A), where its driver reads it back.
+    pub limit_a: Option<f64>,
 }
 
 /// Everything measured at the start of a cycle.
@@ -132,6 +134,8 @@ pub struct CyclePlan {
 pub struct ControlState {
     /// The setpoint each charger was last given (A).
     pub setpoints: Vec<f64>,
+    /// Which chargers did not answer last cycle.
+    lost: Vec<bool>,
     /// When each charger's current turn started (s), while it charges.
     turn_started: Vec<Option<f64>>,
     /// Since when each charger has been waiting (s).
@@ -144,6 +148,7 @@ impl ControlState {
         let n = model.chargers.len();
         ControlState {
             setpoints: vec![0.0; n],
+            lost: vec![false; n],
             turn_started: vec![None; n],
             waiting_since: vec![None; n],
             last_s: None,
@@ -239,6 +244,12 @@ pub fn plan_cycle(
     let mut asks = Vec::new();
     for (i, ch) in model.chargers.iter().enumerate() {
         let obs = snap.chargers.get(i).cloned().unwrap_or_default();
+        if state.lost[i] && obs.answering {
+            // Back after being lost (perhaps restarted, at its own default or fail-safe
+            // current): ramps and hold-backs start from what it offers now, not from what we
+            // last wrote to it.
+            state.setpoints[i] = obs.limit_a.unwrap_or_else(|| obs.draw_a.max_value());
+        }
         let fixed = |amps: f64| ch.per_phase.map(|k| k * amps).zip(obs.draw_a, f64::max);
         let (sp, load) = if !obs.answering {
             let counted = if s.lost_counts_max {
@@ -434,6 +445,7 @@ pub fn plan_cycle(
             (true, true) => {}
         }
         state.setpoints[i] = sp.amps;
+        state.lost[i] = matches!(sp.reason, Reason::Lost);
     }
     CyclePlan {
         setpoints: out,

@@ -56,6 +56,7 @@ pub fn observe(
                     .unwrap_or(PerPhase::ZERO),
                 cap: limits.charger_cap(&c.name).map(|(a, s)| (a, s.to_string())),
                 paused_by: limits.paused_by(&c.name).map(str::to_string),
+                limit_a: ch.and_then(|c| c.current_limit_a),
             }
         })
         .collect();
