@@ -1,8 +1,10 @@
 //! History for reports, from the live site view: every connector status change as it happens,
 //! and the site's per-phase current, power and limit averaged over a sample period. When it
 //! stops, each connector gets a [`stopped`] record, so reports do not count the time hubgate was
-//! not running as the last status continuing. Old history is pruned and downsampled by the
-//! store's retention policy once an hour.
+//! not running as the last status continuing; a run that ended without them (a crash, a kill, a
+//! power cut) is closed by the next start at its last trace (its last site sample's end or its
+//! last status change). Old history is pruned and downsampled by the store's retention policy
+//! once an hour.
 
 use crate::mqtt::alerts::{AlertSettings, AlertState, AlertTracker};
 use crate::store::WriterHandle;
@@ -82,6 +84,34 @@ pub fn stopped(connector: u32, at: i64) -> StatusChange {
     }
 }
 
+/// The records that end the history of a run that stopped without writing them (a crash, a
+/// kill, a power cut), from each connector's latest record and the run's last trace (pure).
+/// Without them the last status of that run would be taken to have lasted until this start.
+pub fn close_interrupted_run(latest: &[StatusChange], last_trace: i64) -> Vec<StatusChange> {
+    latest
+        .iter()
+        .filter(|c| !crate::report::status::classify(c).unobserved)
+        .map(|c| stopped(c.connector, last_trace.max(c.at)))
+        .collect()
+}
+
+/// Closes the previous run's history if it ended without a stop; returns the connectors closed.
+async fn close_previous_run(writer: &WriterHandle) -> crate::store::StoreResult<Vec<StatusChange>> {
+    writer
+        .call(|conn| {
+            let Some(trace) = crate::store::history::last_trace(conn)? else {
+                return Ok(Vec::new());
+            };
+            let latest = crate::store::history::latest_statuses(conn)?;
+            let closing = close_interrupted_run(&latest, trace);
+            for change in &closing {
+                crate::store::history::record_status(conn, change)?;
+            }
+            Ok(closing)
+        })
+        .await
+}
+
 /// Averages views over a period (pure).
 #[derive(Debug, Default, Clone)]
 pub struct Averager {
@@ -144,6 +174,18 @@ pub fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        match close_previous_run(&writer).await {
+            Ok(closed) if !closed.is_empty() => {
+                let at = closed.iter().map(|c| c.at).max().unwrap_or_default();
+                warn!(
+                    connectors = closed.len(),
+                    last_trace_ms = at,
+                    "previous run ended without a stop; its history closed at its last trace"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => warn!(error = %e, "the previous run's history not closed"),
+        }
         let mut last: HashMap<u32, (String, String)> = HashMap::new();
         let mut alerts = AlertTracker::new(AlertSettings::default());
         let mut first_at: Option<i64> = None;
@@ -212,6 +254,28 @@ pub fn spawn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_interrupted_run_is_closed_at_its_last_trace() {
+        let change = |connector, status: &str, info: Option<&str>, at| StatusChange {
+            connector,
+            status: status.into(),
+            error_code: "NoError".into(),
+            info: info.map(str::to_string),
+            at,
+        };
+        let latest = [
+            change(1, "Charging", None, 1_000),
+            change(2, "Unknown", Some(crate::report::status::STOPPED_INFO), 500),
+            change(3, "Available", None, 9_000),
+        ];
+        // connector 2 was closed by a clean stop; 3 changed after the last sample ended
+        assert_eq!(
+            close_interrupted_run(&latest, 5_000),
+            vec![stopped(1, 5_000), stopped(3, 9_000)]
+        );
+        assert_eq!(close_interrupted_run(&latest[1..2], 5_000), vec![]);
+    }
 
     #[test]
     fn a_charger_not_answering_at_start_is_recorded_after_the_grace() {

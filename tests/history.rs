@@ -112,3 +112,102 @@ history_days = 0
     .unwrap_err();
     assert!(err.to_string().contains("storage.history_days"), "{err}");
 }
+
+/// A run killed without writing its stop records is closed by the next start at its last trace,
+/// so the time hubgate was down counts as unobserved, not as the last status going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_that_ended_without_a_stop_is_closed_at_its_last_trace() {
+    use hubgate::report::status::{STOPPED_INFO, classify};
+    use hubgate::store::history::{StatusChange, record_status};
+    use hubgate::store::samples::{SiteSample, record_site_sample};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let t0 = 1_790_000_000_000;
+    {
+        // the killed run: c1 charging, c2 available, one site sample ending a minute later
+        let store = Store::open(&db).unwrap();
+        for (connector, status) in [(1, "Charging"), (2, "Available")] {
+            let change = StatusChange {
+                connector,
+                status: status.into(),
+                error_code: "NoError".into(),
+                info: None,
+                at: t0,
+            };
+            record_status(store.conn(), &change).unwrap();
+        }
+        let sample = SiteSample {
+            at: t0,
+            span_ms: 60_000,
+            current_a: [Some(10.0); 3],
+            power_w: Some(7_000.0),
+            limit_a: [Some(62.0); 3],
+            curtailed: false,
+            deferred_w: None,
+        };
+        record_site_sample(store.conn(), &sample).unwrap();
+    }
+    let writer = StoreWriter::spawn(Store::open(&db).unwrap()).unwrap();
+    let (_view_tx, view_rx) = watch::channel(SiteView::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let storage = hubgate::config::Storage::default();
+    let task = hubgate::recorder::spawn(
+        view_rx,
+        writer.clone(),
+        Duration::from_secs(3600),
+        hubgate::recorder::retention(&storage),
+        stop_rx,
+    );
+    // The closing happens before the recorder looks at any view; a request queued behind it on
+    // the single writer sees its result.
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            let rows = writer
+                .call(|conn| Ok(status_changes(conn, 0, i64::MAX)?))
+                .await
+                .unwrap();
+            if rows.len() >= 4 {
+                return rows;
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await
+    .expect("the interrupted run is closed");
+    let stops: Vec<&StatusChange> = closed
+        .iter()
+        .filter(|c| c.info.as_deref() == Some(STOPPED_INFO))
+        .collect();
+    assert_eq!(stops.len(), 2, "{closed:?}");
+    for s in &stops {
+        assert_eq!(s.at, t0 + 60_000);
+        assert!(classify(s).unobserved);
+    }
+    let _ = stop_tx.send(true);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    // A clean stop leaves nothing to close: a second start adds no records.
+    let writer2 = writer.clone();
+    let (_view_tx, view_rx) = watch::channel(SiteView::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let task = hubgate::recorder::spawn(
+        view_rx,
+        writer2,
+        Duration::from_secs(3600),
+        hubgate::recorder::retention(&storage),
+        stop_rx,
+    );
+    let _ = stop_tx.send(true);
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .unwrap()
+        .unwrap();
+    let rows = writer
+        .call(|conn| Ok(status_changes(conn, 0, i64::MAX)?))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 4, "{rows:?}");
+    writer.shutdown().await.unwrap();
+}

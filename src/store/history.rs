@@ -90,6 +90,29 @@ pub fn last_status(conn: &Connection, connector: u32) -> StoreResult<Option<Stat
     Ok(stmt.query_row(params![connector], status_row).optional()?)
 }
 
+/// The latest record of every connector that has one, by connector.
+pub fn latest_statuses(conn: &Connection) -> StoreResult<Vec<StatusChange>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT connector, status, error_code, info, at FROM status_changes s1 \
+         WHERE id = (SELECT id FROM status_changes s2 WHERE s2.connector = s1.connector \
+                     ORDER BY at DESC, id DESC LIMIT 1) \
+         ORDER BY connector",
+    )?;
+    let rows = stmt.query_map([], status_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The last moment the history shows hubgate running: the end of the latest site sample or the
+/// latest status change, whichever is later; `None` for an empty history.
+pub fn last_trace(conn: &Connection) -> StoreResult<Option<Millis>> {
+    Ok(conn.query_row(
+        "SELECT max(t) FROM (SELECT max(at + span_ms) AS t FROM site_samples \
+                             UNION ALL SELECT max(at) FROM status_changes)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
 /// The status changes in `[from, to)`, in order, with the last change before `from` of each
 /// connector first (so a report knows every connector's state at `from`).
 pub fn status_changes(
