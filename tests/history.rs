@@ -163,7 +163,7 @@ async fn a_run_that_ended_without_a_stop_is_closed_at_its_last_trace() {
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             let rows = writer
-                .call(|conn| Ok(status_changes(conn, 0, i64::MAX)?))
+                .call(|conn| status_changes(conn, 0, i64::MAX))
                 .await
                 .unwrap();
             if rows.len() >= 4 {
@@ -205,7 +205,7 @@ async fn a_run_that_ended_without_a_stop_is_closed_at_its_last_trace() {
         .unwrap()
         .unwrap();
     let rows = writer
-        .call(|conn| Ok(status_changes(conn, 0, i64::MAX)?))
+        .call(|conn| status_changes(conn, 0, i64::MAX))
         .await
         .unwrap();
     assert_eq!(rows.len(), 4, "{rows:?}");

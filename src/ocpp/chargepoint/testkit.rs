@@ -27,7 +27,7 @@ pub fn lab(now: DateTime<Utc>) -> Result<ChargePoint, String> {
     };
     let shape = SiteShape {
         nominal_voltage_v: 230.0,
-        connectors: BTreeMap::from([(1, three_phase_32a.clone()), (2, three_phase_32a)]),
+        connectors: BTreeMap::from([(1, three_phase_32a), (2, three_phase_32a)]),
         site_max_a: 50.0,
     };
     let setup = Setup {
