@@ -84,6 +84,7 @@ fn site(n: usize) -> (SiteModel, Snapshot) {
             hysteresis_a: 0.5,
             rotation_period_s: 900.0,
             lost_counts_max: false,
+            detect_car_phases: false,
         },
         meters: meters.clone(),
     };

@@ -1,6 +1,7 @@
 //! The controller against the simulator over real Modbus TCP: a 60 A surge of building load is
 //! cut within two cycles; a meter that dies drops its chargers to the fallback; a charger that
-//! dies is counted at its last setpoint.
+//! dies is counted at its last setpoint; one-phase cars on three-phase chargers leave the other
+//! phases to others with phase detection on.
 
 mod support;
 
@@ -222,4 +223,53 @@ async fn a_dead_meter_means_fallback_and_a_dead_charger_is_counted_not_forgotten
     }
     assert!(seen, "the dead charger was not noticed");
     r.runtime.stop().await;
+}
+
+/// Two one-phase cars on three-phase chargers (on grid L1 and L2) and a three-phase car share
+/// 38 A per phase. Counted on all phases, each gets a third; with phase detection the
+/// one-phase cars are counted only where they draw, and get what the three-phase car leaves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_phase_cars_are_counted_on_their_phase_with_detection() {
+    let site = |detect: bool| {
+        SITE.replace("grid_limit_a = 100", "grid_limit_a = 40")
+            .replace(
+                "ramp_up_a_per_s = 50",
+                &format!("ramp_up_a_per_s = 50\ncar_phase_detection = {detect}"),
+            )
+            .replace(
+                "wiring = [\"L1\"]\nmax_current_a = 32",
+                "max_current_a = 16",
+            )
+    };
+    for detect in [false, true] {
+        let sim = simulate(&site(detect), [0.0; 3]).await;
+        sim.plug_in_car("c1", 32.0, 1);
+        sim.plug_in_car("c2", 32.0, 1);
+        sim.plug_in_car("c3", 32.0, 3);
+        let mut r = start(&sim);
+        let expected = if detect {
+            [22.0, 22.0, 16.0]
+        } else {
+            [12.6, 12.6, 12.6]
+        };
+        let mut last = None;
+        for _ in 0..30 {
+            let rec = next(&mut r).await;
+            let set: Vec<f64> = rec.chargers.iter().map(|c| c.setpoint_a).collect();
+            let grid = rec.grid_current_a.expect("grid reading");
+            assert!(grid.0.iter().all(|a| *a <= 38.0 + 1.0), "{rec:?}");
+            if set.iter().zip(expected).all(|(s, e)| (s - e).abs() < 0.5) {
+                last = Some(rec);
+                break;
+            }
+            last = Some(rec);
+        }
+        let rec = last.expect("cycles");
+        let set: Vec<f64> = rec.chargers.iter().map(|c| c.setpoint_a).collect();
+        assert!(
+            set.iter().zip(expected).all(|(s, e)| (s - e).abs() < 0.5),
+            "detection {detect}: setpoints {set:?}, expected about {expected:?}"
+        );
+        r.runtime.stop().await;
+    }
 }

@@ -9,8 +9,9 @@
 //! 3. The rest is filled by priority, then max-min fair ([`super::fill`]); a car that takes less
 //!    than it is offered is capped near what it takes, so the rest goes to others.
 //! 4. Increases are ramped and ignored below the hysteresis; cuts apply at once.
-//! 5. A charger that still draws more than its new setpoint (it has not reacted yet) is counted
-//!    at its draw: chargers that would grow into that current wait until it is free.
+//! 5. A charger that still draws more than its new setpoint (it has not reacted yet), or was cut
+//!    to nothing, is counted at its draw: chargers that would grow into that current wait until
+//!    it is free.
 
 use super::fill::{Ask, Bound, fill};
 use super::model::SiteModel;
@@ -36,6 +37,8 @@ pub struct ChargerObs {
     pub faulted: bool,
     /// Draw on the grid phases (A).
     pub draw_a: PerPhase<f64>,
+    /// The draw is measured on every phase the charger is wired to (not only a total).
+    pub draw_per_phase: bool,
     /// A cap from outside (A) and its source.
     pub cap: Option<(f64, String)>,
     /// Paused from outside, by this source.
@@ -136,6 +139,8 @@ pub struct ControlState {
     pub setpoints: Vec<f64>,
     /// Which chargers did not answer last cycle.
     lost: Vec<bool>,
+    /// The grid phases each car has been seen drawing on during its session (phase detection).
+    car_phases: Vec<Option<PerPhase<bool>>>,
     /// When each charger's current turn started (s), while it charges.
     turn_started: Vec<Option<f64>>,
     /// Since when each charger has been waiting (s).
@@ -149,6 +154,7 @@ impl ControlState {
         ControlState {
             setpoints: vec![0.0; n],
             lost: vec![false; n],
+            car_phases: vec![None; n],
             turn_started: vec![None; n],
             waiting_since: vec![None; n],
             last_s: None,
@@ -161,6 +167,58 @@ impl ControlState {
     pub(crate) fn set_last(&mut self, t: f64) {
         self.last_s = Some(t);
     }
+}
+
+/// A phase on which a car draws at least this much (A) is one it charges on.
+pub const PHASE_ACTIVE_A: f64 = 1.0;
+/// A car is judged on its phases only while it draws at least this much on one (A).
+pub const PHASE_DETECT_MIN_A: f64 = 4.0;
+/// Seconds a car must have been offered current before its phases are judged.
+const SETTLE_S: f64 = 5.0;
+
+/// With phase detection on, the model in which every car seen drawing on fewer phases than its
+/// charger is wired to counts only on those; `None` when no car is (or detection is off).
+///
+/// A car's phases are learnt while it charges, settled, with the draw measured per phase; they
+/// only ever grow during its session (a car that starts drawing on another phase counts there
+/// again from that cycle on, and the measured draw is counted anyway), and are forgotten when it
+/// leaves or its charger stops answering.
+fn detect_car_phases(
+    model: &SiteModel,
+    snap: &Snapshot,
+    state: &mut ControlState,
+    now_s: f64,
+) -> Option<SiteModel> {
+    if !model.settings.detect_car_phases {
+        return None;
+    }
+    let mut masked: Option<SiteModel> = None;
+    for (i, ch) in model.chargers.iter().enumerate() {
+        let obs = snap.chargers.get(i).cloned().unwrap_or_default();
+        if !obs.answering || !obs.connected {
+            state.car_phases[i] = None;
+            continue;
+        }
+        let settled = state.turn_started[i].is_some_and(|t| now_s - t > SETTLE_S);
+        if settled && obs.draw_per_phase && obs.draw_a.max_value() >= PHASE_DETECT_MIN_A {
+            let seen = state.car_phases[i].get_or_insert(PerPhase([false; 3]));
+            for ph in Phase::ALL {
+                seen.0[ph as usize] |= obs.draw_a[ph] >= PHASE_ACTIVE_A;
+            }
+        }
+        let Some(seen) = state.car_phases[i] else {
+            continue;
+        };
+        let wired = ch.per_phase;
+        let fewer = Phase::ALL.iter().any(|&ph| wired[ph] > 0.0 && !seen[ph]);
+        if fewer {
+            let m = masked.get_or_insert_with(|| model.clone());
+            m.chargers[i].per_phase = PerPhase(std::array::from_fn(|p| {
+                if seen.0[p] { wired.0[p] } else { 0.0 }
+            }));
+        }
+    }
+    masked
 }
 
 /// Headroom above its draw a charger whose car takes less than offered keeps (A).
@@ -177,6 +235,8 @@ pub fn plan_cycle(
     let n = model.chargers.len();
     let dt = state.last_s.map_or(0.0, |t| (now_s - t).max(0.0));
     state.last_s = Some(now_s);
+    let detected = detect_car_phases(model, snap, state, now_s);
+    let model = detected.as_ref().unwrap_or(model);
 
     // Room per circuit phase before any EV load.
     let mut room: Vec<PerPhase<f64>> = model
@@ -422,7 +482,11 @@ pub fn plan_cycle(
             )
         })
         .collect();
-    hold_back_increases(model, snap, &room, state, &mut out);
+    let mut asked = vec![false; n];
+    for a in &asks {
+        asked[a.charger] = true;
+    }
+    hold_back_increases(model, snap, &room, &asked, state, &mut out);
 
     let fallback = out
         .iter()
@@ -495,6 +559,7 @@ fn hold_back_increases(
     model: &SiteModel,
     snap: &Snapshot,
     room: &[PerPhase<f64>],
+    asked: &[bool],
     state: &ControlState,
     out: &mut [Setpoint],
 ) {
@@ -502,14 +567,21 @@ fn hold_back_increases(
     for _ in 0..3 {
         let mut load: Vec<PerPhase<f64>> = vec![PerPhase::ZERO; model.circuits.len()];
         for (i, ch) in model.chargers.iter().enumerate() {
-            if !matches!(
+            let allocated = matches!(
                 out[i].reason,
                 Reason::Full | Reason::Limited { .. } | Reason::Ramping
-            ) {
+            );
+            let counted = if allocated {
+                let set = ch.per_phase.map(|k| k * out[i].amps);
+                set.zip(snap.charger_draw(i), f64::max)
+            } else if asked[i] {
+                // Cut to nothing this cycle (waiting for its turn, below a higher priority):
+                // until it has reacted, what it still draws is not free.
+                snap.charger_draw(i)
+            } else {
+                // Its load came off the room before the allocation.
                 continue;
-            }
-            let set = ch.per_phase.map(|k| k * out[i].amps);
-            let counted = set.zip(snap.charger_draw(i), f64::max);
+            };
             for &c in &ch.path {
                 load[c] = load[c] + counted;
             }

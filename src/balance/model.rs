@@ -45,6 +45,8 @@ pub struct Settings {
     pub hysteresis_a: f64,
     pub rotation_period_s: f64,
     pub lost_counts_max: bool,
+    /// Count a car only on the phases it is measured drawing on.
+    pub detect_car_phases: bool,
 }
 
 /// The whole model.
@@ -157,6 +159,7 @@ impl SiteModel {
                 hysteresis_a: c.hysteresis_a,
                 rotation_period_s: c.rotation_period_s as f64,
                 lost_counts_max: c.lost_charger_counts_as == LostChargerPolicy::Max,
+                detect_car_phases: c.car_phase_detection,
             },
         })
     }

@@ -54,6 +54,9 @@ pub fn observe(
                 draw_a: reading
                     .and_then(|r| to_grid(&c.wiring, &r.currents_a))
                     .unwrap_or(PerPhase::ZERO),
+                draw_per_phase: reading.is_some_and(|r| {
+                    (0..c.wiring.len()).all(|i| r.currents_a.0.get(i).is_some_and(Option::is_some))
+                }),
                 cap: limits.charger_cap(&c.name).map(|(a, s)| (a, s.to_string())),
                 paused_by: limits.paused_by(&c.name).map(str::to_string),
                 limit_a: ch.and_then(|c| c.current_limit_a),

@@ -24,6 +24,7 @@ fn settings() -> Settings {
         hysteresis_a: 0.0,
         rotation_period_s: 60.0,
         lost_counts_max: false,
+        detect_car_phases: false,
     }
 }
 
@@ -311,6 +312,113 @@ fn a_charger_back_from_lost_ramps_from_what_it_offers_now() {
         site_cap: None,
     };
     assert_eq!(plan_cycle(&m, &back, &mut st, 4.0).setpoints[0].amps, 6.0);
+}
+
+#[test]
+fn a_one_phase_car_on_a_three_phase_charger_leaves_the_other_phases_to_others() {
+    // Charger 0 is three-phase, its car charges on L1 only; charger 1 is a one-phase charger on
+    // L2. 19 A of room per phase.
+    let mut m = site(
+        &[(0, [20.0; 3], false)],
+        &[
+            (0, three(), 6.0, 32.0, 0),
+            (0, vec![Phase::L2], 6.0, 32.0, 0),
+        ],
+    );
+    let snap = |draw0: [f64; 3], draw1: f64, per_phase: bool| Snapshot {
+        meters: vec![],
+        chargers: vec![
+            ChargerObs {
+                answering: true,
+                connected: true,
+                draw_a: PerPhase(draw0),
+                draw_per_phase: per_phase,
+                ..ChargerObs::default()
+            },
+            ChargerObs {
+                answering: true,
+                connected: true,
+                draw_a: PerPhase([0.0, draw1, 0.0]),
+                draw_per_phase: true,
+                ..ChargerObs::default()
+            },
+        ],
+        site_cap: None,
+    };
+    let run = |m: &SiteModel, per_phase: bool| {
+        let mut st = state(m);
+        assert_eq!(
+            amps(&plan_cycle(
+                m,
+                &snap([0.0; 3], 0.0, per_phase),
+                &mut st,
+                0.0
+            )),
+            vec![9.5, 9.5],
+            "both counted on L2 at first"
+        );
+        let plan = plan_cycle(m, &snap([9.5, 0.0, 0.0], 9.5, per_phase), &mut st, 10.0);
+        (amps(&plan), st)
+    };
+    assert_eq!(run(&m, true).0, vec![9.5, 9.5], "detection off");
+    m.settings.detect_car_phases = true;
+    assert_eq!(
+        run(&m, false).0,
+        vec![9.5, 9.5],
+        "a charger that reports only a total is never judged"
+    );
+    let (learnt, mut st) = run(&m, true);
+    assert_eq!(learnt, vec![19.0, 19.0], "each alone on its phase");
+    // The car starts drawing on L2 as well: it counts there again at once.
+    let plan = plan_cycle(&m, &snap([19.0, 5.0, 0.0], 19.0, true), &mut st, 11.0);
+    let l2: f64 = plan.setpoints.iter().map(|s| s.amps).sum::<f64>();
+    assert!(l2 <= 19.0 + 1e-9, "{:?}", amps(&plan));
+    // A new car on charger 0 starts on all three phases again.
+    let mut gone = snap([0.0; 3], 19.0, true);
+    gone.chargers[0].connected = false;
+    plan_cycle(&m, &gone, &mut st, 12.0);
+    let plan = plan_cycle(&m, &snap([0.0; 3], 9.5, true), &mut st, 13.0);
+    assert!(
+        plan.setpoints[0].amps + plan.setpoints[1].amps <= 19.0 + 1e-9,
+        "{:?}",
+        amps(&plan)
+    );
+}
+
+#[test]
+fn a_car_cut_to_nothing_is_counted_until_it_lets_go() {
+    // One phase, room for one car: a higher-priority car arrives while a lower one charges.
+    let m = site(
+        &[(0, [33.0; 3], true)],
+        &[
+            (0, vec![Phase::L1], 6.0, 32.0, 0),
+            (0, vec![Phase::L1], 6.0, 32.0, 1),
+        ],
+    );
+    let mut st = state(&m);
+    st.setpoints = vec![32.0, 0.0];
+    st.set_last(0.0);
+    let snap = |draw0: f64| Snapshot {
+        meters: vec![fresh([draw0, 0.0, 0.0])],
+        chargers: {
+            let mut o = connected(2);
+            o[0].draw_a = PerPhase([draw0, 0.0, 0.0]);
+            o
+        },
+        site_cap: None,
+    };
+    let plan = plan_cycle(&m, &snap(32.0), &mut st, 1.0);
+    assert_eq!(
+        amps(&plan),
+        vec![0.0, 0.0],
+        "the low one is cut, the high one waits"
+    );
+    let plan = plan_cycle(&m, &snap(0.0), &mut st, 2.0);
+    assert_eq!(
+        amps(&plan),
+        vec![0.0, 32.0],
+        "then the high one gets it all"
+    );
 }
 
 #[test]
@@ -615,6 +723,54 @@ proptest! {
             if !snap.chargers[i].connected {
                 prop_assert_eq!(sp.amps, 0.0);
             }
+        }
+    }
+
+    /// Guarantee 1 with phase detection: with cars on random subsets of their chargers' phases
+    /// taking what they are offered there, no circuit phase is overloaded by the cars' real
+    /// draw.
+    #[test]
+    fn no_overload_when_cars_are_counted_on_their_measured_phases(
+        (mut m, mut snap) in arb_site(),
+        car_phases in prop::collection::vec(1u8..8, 14),
+    ) {
+        m.settings.detect_car_phases = true;
+        // The truth: each car draws on the phases of its mask that its charger is wired to.
+        let mut truth = m.clone();
+        for (i, ch) in truth.chargers.iter_mut().enumerate() {
+            let mask = car_phases[i];
+            let masked = PerPhase(std::array::from_fn(|p| {
+                if mask & (1 << p) != 0 { ch.per_phase.0[p] } else { 0.0 }
+            }));
+            if masked.sum() > 0.0 {
+                ch.per_phase = masked;
+            }
+        }
+        let mut st = state(&m);
+        for o in snap.chargers.iter_mut() {
+            o.draw_per_phase = true;
+        }
+        let base: Vec<PerPhase<f64>> =
+            snap.meters.iter().map(|o| o.current_a.unwrap_or(PerPhase::ZERO)).collect();
+        let mut plan = plan_cycle(&m, &snap, &mut st, 0.0);
+        for t in 1..4 {
+            for (i, o) in snap.chargers.iter_mut().enumerate() {
+                o.draw_a = truth.chargers[i].per_phase.map(|n| n * plan.setpoints[i].amps);
+            }
+            // Each meter reads its non-EV load plus the cars under it.
+            for (ci, c) in m.circuits.iter().enumerate() {
+                if let Some(mi) = c.meter {
+                    let mut reading = base[mi];
+                    for (k, ch) in m.chargers.iter().enumerate() {
+                        if ch.path.contains(&ci) {
+                            reading = reading + snap.chargers[k].draw_a;
+                        }
+                    }
+                    snap.meters[mi].current_a = Some(reading);
+                }
+            }
+            plan = plan_cycle(&m, &snap, &mut st, f64::from(t * 10));
+            check_limits(&truth, &snap, &plan)?;
         }
     }
 

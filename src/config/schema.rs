@@ -99,6 +99,9 @@ pub struct Control {
     pub rotation_period_s: u64,
     /// How a charger that stops answering is counted: at its last setpoint or at its max current.
     pub lost_charger_counts_as: LostChargerPolicy,
+    /// Count a car that draws on fewer phases than its charger has (a one-phase car on a
+    /// three-phase charger) only on the phases it draws on, as measured by the charger.
+    pub car_phase_detection: bool,
 }
 
 impl Default for Control {
@@ -110,6 +113,7 @@ impl Default for Control {
             hysteresis_a: 0.5,
             rotation_period_s: 900,
             lost_charger_counts_as: LostChargerPolicy::LastSetpoint,
+            car_phase_detection: false,
         }
     }
 }

@@ -57,15 +57,20 @@ pub async fn simulate(config_text: &str, building: [f64; 3]) -> Simulated {
 }
 
 impl Simulated {
-    /// Plugs a car into charger `name`.
+    /// Plugs a three-phase car into charger `name`.
     pub fn plug_in(&self, name: &str, max_a: f64) {
+        self.plug_in_car(name, max_a, 3);
+    }
+
+    /// Plugs a car charging on `phases` phases into charger `name`.
+    pub fn plug_in_car(&self, name: &str, max_a: f64, phases: usize) {
         let mut w = lock(&self.world);
         let i = w
             .charger_index(name)
             .unwrap_or_else(|| panic!("no charger {name}"));
         w.site.chargers[i].plug_in(hubgate::sim::model::Car {
             max_current_a: max_a,
-            phases: 3,
+            phases,
             wants_wh: 1e9,
             id_tag: "04A1B2C3".into(),
         });
