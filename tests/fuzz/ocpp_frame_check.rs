@@ -1,5 +1,5 @@
 //! What any text from the CSMS must do to us, whatever it holds: checked by the fuzz target
-//! `ocpp_frame` on generated inputs and by `tests/ocpp_fuzz_inputs.rs` on the committed ones.
+//! `ocpp_frame` on generated inputs and by `tests/fuzz_inputs.rs` on the committed ones.
 //!
 //! - the parser never panics; a frame it accepts comes back unchanged from our own text;
 //! - a frame it refuses is answered, when an answer is due, with a CALLERROR whose code is one
