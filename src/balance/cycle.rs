@@ -563,6 +563,13 @@ fn hold_back_increases(
     state: &ControlState,
     out: &mut [Setpoint],
 ) {
+    // The chargers below each circuit, in index order.
+    let mut under: Vec<Vec<usize>> = vec![Vec::new(); model.circuits.len()];
+    for (i, ch) in model.chargers.iter().enumerate() {
+        for &c in &ch.path {
+            under[c].push(i);
+        }
+    }
     // Load per circuit phase counting each allocated charger at max(setpoint, draw).
     for _ in 0..3 {
         let mut load: Vec<PerPhase<f64>> = vec![PerPhase::ZERO; model.circuits.len()];
@@ -595,8 +602,9 @@ fn hold_back_increases(
                 }
                 // Take it back from chargers rising on this phase, most recent increase first.
                 let mut left = over;
-                for (i, ch) in model.chargers.iter().enumerate() {
-                    if left <= 0.0 || ch.per_phase[ph] <= 0.0 || !ch.path.contains(&c) {
+                for &i in &under[c] {
+                    let ch = &model.chargers[i];
+                    if left <= 0.0 || ch.per_phase[ph] <= 0.0 {
                         continue;
                     }
                     let rise = out[i].amps - state.setpoints[i];
