@@ -173,7 +173,8 @@ impl ControlState {
 pub const PHASE_ACTIVE_A: f64 = 1.0;
 /// A car is judged on its phases only while it draws at least this much on one (A).
 pub const PHASE_DETECT_MIN_A: f64 = 4.0;
-/// Seconds a car must have been offered current before its phases are judged.
+/// Seconds a car must have been offered current before what it draws is judged (its demand,
+/// its phases).
 const SETTLE_S: f64 = 5.0;
 
 /// With phase detection on, the model in which every car seen drawing on fewer phases than its
@@ -379,7 +380,7 @@ pub fn plan_cycle(
             // what it takes; it probes upwards by the headroom every cycle.
             let draw = obs.draw_a.max_value();
             let offered = state.setpoints[i];
-            let settled = state.turn_started[i].is_some_and(|t| now_s - t > 5.0);
+            let settled = state.turn_started[i].is_some_and(|t| now_s - t > SETTLE_S);
             if settled && offered > 0.0 && draw < offered - DEMAND_HEADROOM_A {
                 upper = upper.min((draw + DEMAND_HEADROOM_A).max(ch.min_a));
             }
