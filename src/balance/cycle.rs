@@ -139,6 +139,8 @@ pub struct ControlState {
     pub setpoints: Vec<f64>,
     /// Which chargers did not answer last cycle.
     lost: Vec<bool>,
+    /// Which chargers were capped near what their car takes last cycle.
+    demand_capped: Vec<bool>,
     /// The grid phases each car has been seen drawing on during its session (phase detection).
     car_phases: Vec<Option<PerPhase<bool>>>,
     /// When each charger's current turn started (s), while it charges.
@@ -154,6 +156,7 @@ impl ControlState {
         ControlState {
             setpoints: vec![0.0; n],
             lost: vec![false; n],
+            demand_capped: vec![false; n],
             car_phases: vec![None; n],
             turn_started: vec![None; n],
             waiting_since: vec![None; n],
@@ -224,6 +227,8 @@ fn detect_car_phases(
 
 /// Headroom above its draw a charger whose car takes less than offered keeps (A).
 pub const DEMAND_HEADROOM_A: f64 = 2.0;
+/// A capped car taking within this much of its offer (A) takes all of it: its offer grows.
+pub const PROBE_BAND_A: f64 = 1.0;
 
 /// Plans one cycle at time `now_s` (seconds on any monotonic clock).
 pub fn plan_cycle(
@@ -302,6 +307,7 @@ pub fn plan_cycle(
 
     // Chargers not allocated this cycle take their fixed load off the room.
     let mut setpoints: Vec<Option<Setpoint>> = vec![None; n];
+    let mut demand_capped = vec![false; n];
     let mut asks = Vec::new();
     for (i, ch) in model.chargers.iter().enumerate() {
         let obs = snap.chargers.get(i).cloned().unwrap_or_default();
@@ -377,12 +383,27 @@ pub fn plan_cycle(
                 upper = upper.min(*cap);
             }
             // A car taking clearly less than offered (after its reaction time) is capped near
-            // what it takes; it probes upwards by the headroom every cycle.
+            // what it takes. While capped it keeps its offer as long as it takes within the
+            // headroom of it, and probes upwards by the headroom once it takes nearly all of it
+            // (without that memory a capped car would swing between its cap and its full share
+            // every other cycle, and the others with it).
             let draw = obs.draw_a.max_value();
             let offered = state.setpoints[i];
             let settled = state.turn_started[i].is_some_and(|t| now_s - t > SETTLE_S);
-            if settled && offered > 0.0 && draw < offered - DEMAND_HEADROOM_A {
-                upper = upper.min((draw + DEMAND_HEADROOM_A).max(ch.min_a));
+            let demand = if !settled || offered <= 0.0 {
+                None
+            } else if draw < offered - DEMAND_HEADROOM_A {
+                Some((draw + DEMAND_HEADROOM_A).max(ch.min_a))
+            } else if state.demand_capped[i] && draw < offered - PROBE_BAND_A {
+                Some(offered)
+            } else if state.demand_capped[i] {
+                Some(offered + DEMAND_HEADROOM_A)
+            } else {
+                None
+            };
+            demand_capped[i] = demand.is_some_and(|d| d < upper);
+            if let Some(d) = demand {
+                upper = upper.min(d);
             }
             if upper + 1e-9 >= ch.min_a {
                 asks.push(Ask {
@@ -511,6 +532,7 @@ pub fn plan_cycle(
         }
         state.setpoints[i] = sp.amps;
         state.lost[i] = matches!(sp.reason, Reason::Lost);
+        state.demand_capped[i] = demand_capped[i] && sp.amps > 0.0;
     }
     CyclePlan {
         setpoints: out,

@@ -473,6 +473,40 @@ fn current_a_car_does_not_take_goes_to_others() {
     assert_eq!(plan.setpoints[1].amps, 20.0, "the rest goes to the other");
     // Only the second is curtailed (the first takes all its car wants): 12 A on 3 phases.
     assert_eq!(plan.deferred_a, 36.0);
+    // The car goes on taking 10 A: its offer stays at 12 cycle after cycle (it used to swing
+    // back to a full share every other cycle, and the other charger with it).
+    let mut obs = connected(2);
+    obs[0].draw_a = PerPhase([10.0; 3]);
+    obs[1].draw_a = PerPhase([20.0; 3]);
+    let snap = Snapshot {
+        meters: vec![],
+        chargers: obs,
+        site_cap: None,
+    };
+    for t in 11..20 {
+        let plan = plan_cycle(&m, &snap, &mut st, f64::from(t));
+        assert_eq!(amps(&plan), vec![12.0, 20.0], "cycle at {t} s");
+    }
+    // Once it takes nearly all of its offer, the offer grows by the headroom per cycle: the
+    // other is cut at once, the rise waits until that cut has taken effect.
+    let snap = |draw1: f64| {
+        let mut obs = connected(2);
+        obs[0].draw_a = PerPhase([11.5; 3]);
+        obs[1].draw_a = PerPhase([draw1; 3]);
+        Snapshot {
+            meters: vec![],
+            chargers: obs,
+            site_cap: None,
+        }
+    };
+    assert_eq!(
+        amps(&plan_cycle(&m, &snap(20.0), &mut st, 20.0)),
+        vec![12.0, 18.0]
+    );
+    assert_eq!(
+        amps(&plan_cycle(&m, &snap(18.0), &mut st, 21.0)),
+        vec![14.0, 18.0]
+    );
 }
 
 #[test]
