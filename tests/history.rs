@@ -25,11 +25,15 @@ fn view(cycle: u64, reachable: bool) -> SiteView {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn alerts_and_status_changes_are_kept_in_the_database() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("h.db");
-    let writer = StoreWriter::spawn(Store::open(&db).unwrap()).unwrap();
+/// Starts the recorder on `writer` with hourly samples and the default retention; returns the
+/// view sender (keep it: the recorder ends when it is dropped), the stop switch and the task.
+fn start_recorder(
+    writer: &hubgate::store::WriterHandle,
+) -> (
+    watch::Sender<SiteView>,
+    watch::Sender<bool>,
+    tokio::task::JoinHandle<()>,
+) {
     let (view_tx, view_rx) = watch::channel(SiteView::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let storage = hubgate::config::Storage::default();
@@ -40,6 +44,15 @@ async fn alerts_and_status_changes_are_kept_in_the_database() {
         hubgate::recorder::retention(&storage),
         stop_rx,
     );
+    (view_tx, stop_tx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_and_status_changes_are_kept_in_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("h.db");
+    let writer = StoreWriter::spawn(Store::open(&db).unwrap()).unwrap();
+    let (view_tx, stop_tx, task) = start_recorder(&writer);
     // Each view's effect is awaited in the database before the next view (bounded).
     let wait_for = |what: &'static str, done: &dyn Fn(&Store) -> bool| {
         let end = std::time::Instant::now() + Duration::from_secs(10);
@@ -148,16 +161,7 @@ async fn a_run_that_ended_without_a_stop_is_closed_at_its_last_trace() {
         record_site_sample(store.conn(), &sample).unwrap();
     }
     let writer = StoreWriter::spawn(Store::open(&db).unwrap()).unwrap();
-    let (_view_tx, view_rx) = watch::channel(SiteView::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let storage = hubgate::config::Storage::default();
-    let task = hubgate::recorder::spawn(
-        view_rx,
-        writer.clone(),
-        Duration::from_secs(3600),
-        hubgate::recorder::retention(&storage),
-        stop_rx,
-    );
+    let (_view_tx, stop_tx, task) = start_recorder(&writer);
     // The closing happens before the recorder looks at any view; a request queued behind it on
     // the single writer sees its result.
     let closed = tokio::time::timeout(Duration::from_secs(10), async {
@@ -189,16 +193,7 @@ async fn a_run_that_ended_without_a_stop_is_closed_at_its_last_trace() {
         .unwrap()
         .unwrap();
     // A clean stop leaves nothing to close: a second start adds no records.
-    let writer2 = writer.clone();
-    let (_view_tx, view_rx) = watch::channel(SiteView::default());
-    let (stop_tx, stop_rx) = watch::channel(false);
-    let task = hubgate::recorder::spawn(
-        view_rx,
-        writer2,
-        Duration::from_secs(3600),
-        hubgate::recorder::retention(&storage),
-        stop_rx,
-    );
+    let (_view_tx, stop_tx, task) = start_recorder(&writer);
     let _ = stop_tx.send(true);
     tokio::time::timeout(Duration::from_secs(5), task)
         .await

@@ -198,11 +198,10 @@ fn detect_car_phases(
     }
     let mut masked: Option<SiteModel> = None;
     for (i, ch) in model.chargers.iter().enumerate() {
-        let obs = snap.chargers.get(i).cloned().unwrap_or_default();
-        if !obs.answering || !obs.connected {
+        let Some(obs) = snap.chargers.get(i).filter(|o| o.answering && o.connected) else {
             state.car_phases[i] = None;
             continue;
-        }
+        };
         let settled = state.turn_started[i].is_some_and(|t| now_s - t > SETTLE_S);
         if settled && obs.draw_per_phase && obs.draw_a.max_value() >= PHASE_DETECT_MIN_A {
             let seen = state.car_phases[i].get_or_insert(PerPhase([false; 3]));

@@ -60,15 +60,12 @@ pub fn phase_rotation(cfg: &SiteConfig) -> String {
 pub fn setup(cfg: &SiteConfig, unlockable: BTreeSet<u32>) -> Setup {
     Setup {
         boot: BootNotification {
-            charge_point_vendor: CiString20::truncated("hubgate"),
-            charge_point_model: CiString20::truncated("site controller"),
             charge_point_serial_number: Some(CiString25::truncated(&cfg.site.id)),
-            charge_box_serial_number: None,
             firmware_version: Some(CiString50::truncated(env!("CARGO_PKG_VERSION"))),
-            iccid: None,
-            imsi: None,
-            meter_type: None,
-            meter_serial_number: None,
+            ..BootNotification::new(
+                CiString20::truncated("hubgate"),
+                CiString20::truncated("site controller"),
+            )
         },
         shape: site_shape(cfg),
         phase_rotation: phase_rotation(cfg),

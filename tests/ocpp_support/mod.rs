@@ -217,17 +217,10 @@ pub fn setup() -> Setup {
         site_max_a: 40.0,
     };
     Setup {
-        boot: BootNotification {
-            charge_point_vendor: CiString20::new("hubgate").unwrap(),
-            charge_point_model: CiString20::new("site controller").unwrap(),
-            charge_point_serial_number: None,
-            charge_box_serial_number: None,
-            firmware_version: None,
-            iccid: None,
-            imsi: None,
-            meter_type: None,
-            meter_serial_number: None,
-        },
+        boot: BootNotification::new(
+            CiString20::new("hubgate").unwrap(),
+            CiString20::new("site controller").unwrap(),
+        ),
         shape,
         phase_rotation: "1.RST,2.RST".into(),
         unlockable: BTreeSet::from([1]),

@@ -31,17 +31,7 @@ pub fn lab(now: DateTime<Utc>) -> Result<ChargePoint, String> {
         site_max_a: 50.0,
     };
     let setup = Setup {
-        boot: BootNotification {
-            charge_point_vendor: text20("hubgate")?,
-            charge_point_model: text20("site")?,
-            charge_point_serial_number: None,
-            charge_box_serial_number: None,
-            firmware_version: None,
-            iccid: None,
-            imsi: None,
-            meter_type: None,
-            meter_serial_number: None,
-        },
+        boot: BootNotification::new(text20("hubgate")?, text20("site")?),
         shape,
         phase_rotation: "1.RST,2.RST".into(),
         unlockable: BTreeSet::from([1]),

@@ -53,6 +53,24 @@ payload!(BootNotification {
     meter_serial_number: Option<CiString25>,
 });
 
+impl BootNotification {
+    /// A boot notification naming only the vendor and the model; the optional facts are left
+    /// out, to be filled in with struct update syntax where known.
+    pub fn new(vendor: CiString20, model: CiString20) -> Self {
+        BootNotification {
+            charge_point_vendor: vendor,
+            charge_point_model: model,
+            charge_point_serial_number: None,
+            charge_box_serial_number: None,
+            firmware_version: None,
+            iccid: None,
+            imsi: None,
+            meter_type: None,
+            meter_serial_number: None,
+        }
+    }
+}
+
 /// BootNotification.conf.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
