@@ -194,6 +194,105 @@ async fn dead_device_among_live_ones_takes_under_ten_percent_of_the_bus() {
     );
 }
 
+/// A device answering just after the timeout (350 ms against 300 ms) on a gateway shared with a
+/// healthy unit: its late replies are dropped by their transaction id, so the healthy unit
+/// polled after it is never blamed, never backs off and keeps its full poll rate (counted in
+/// successful polls over a fixed number of rounds), and every failure is the late unit's.
+#[tokio::test]
+async fn a_late_reply_is_dropped_and_never_blamed_on_the_next_unit() {
+    const ROUNDS: u64 = 6;
+    let (healthy, late) = (1u8, 7u8);
+    let bank = Bank::with_units(&[healthy, late]);
+    bank.delay(late, Duration::from_millis(350));
+    let (addr, _server) = tcp_server(bank, "127.0.0.1:0".parse().unwrap()).await;
+    let opts = BusOptions {
+        request_timeout: Duration::from_millis(300),
+        // Keep the late unit on the bus every round, so every round has a late reply.
+        failures_before_backoff: 1000,
+        ..fast_options()
+    };
+    let bus = Bus::spawn("tcp-late", tcp(addr), opts.clone());
+    let mut healthy_ok = 0u64;
+    for _ in 0..ROUNDS {
+        match bounded(bus.read(healthy, RegisterKind::Input, 0, 4)).await {
+            Ok(v) => {
+                assert_eq!(v[0], input_value(healthy, 0));
+                healthy_ok += 1;
+            }
+            Err(e) => panic!("healthy unit failed: {e}"),
+        }
+        let err = bounded(bus.read(late, RegisterKind::Input, 0, 4))
+            .await
+            .unwrap_err();
+        assert_eq!(err, BusError::Timeout(opts.request_timeout));
+    }
+    // One more poll of the healthy unit takes in the last late reply.
+    bounded(bus.read(healthy, RegisterKind::Input, 0, 4))
+        .await
+        .unwrap();
+    healthy_ok += 1;
+
+    let s = bus.stats();
+    let h = s.unit(healthy).unwrap();
+    // Baseline: one successful poll per round; within 10 % (here: all of them).
+    assert!(healthy_ok * 10 >= (ROUNDS + 1) * 9, "{healthy_ok}");
+    assert_eq!((h.ok, h.timeouts, h.malformed), (ROUNDS + 1, 0, 0));
+    assert_eq!(h.health.consecutive_failures(), 0);
+    assert!(!h.in_backoff(Instant::now()));
+    let l = s.unit(late).unwrap();
+    assert_eq!((l.transactions, l.timeouts, l.ok), (ROUNDS, ROUNDS, 0));
+    assert_eq!(l.health.consecutive_failures(), ROUNDS as u32);
+    // Every late reply was seen and dropped; the connection was never blamed either.
+    assert_eq!(s.late_replies, ROUNDS);
+    assert_eq!(s.connects, 1);
+    assert_eq!(s.malformed, 0);
+}
+
+/// RTU framing over TCP has no transaction id: a late reply from another unit is dropped with a
+/// resync and counts against no one, so the healthy unit never backs off (threshold 1 here).
+#[tokio::test]
+async fn a_late_rtu_over_tcp_reply_from_another_unit_is_not_blamed() {
+    let (healthy, late) = (1u8, 7u8);
+    let bank = Bank::with_units(&[healthy, late]);
+    bank.delay(late, Duration::from_millis(350));
+    let (addr, _server) = rtu_over_tcp_server(bank).await;
+    let opts = BusOptions {
+        request_timeout: Duration::from_millis(300),
+        failures_before_backoff: 1,
+        ..fast_options()
+    };
+    let transport = Transport::RtuOverTcp {
+        address: addr.to_string(),
+    };
+    let bus = Bus::spawn("rtu-tcp-late", transport, opts.clone());
+    for _ in 0..2 {
+        let err = bounded(bus.read(late, RegisterKind::Holding, 0, 2))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, BusError::Timeout(_) | BusError::Backoff { .. }),
+            "{err}"
+        );
+        // The late reply either arrives during the resync (dropped there) or in this
+        // request's slot (dropped, and this one request fails without blame).
+        match bounded(bus.read(healthy, RegisterKind::Holding, 0, 2)).await {
+            Ok(v) => assert_eq!(v[0], holding_value(healthy, 0)),
+            Err(BusError::Malformed(m)) => assert!(m.contains("does not belong"), "{m}"),
+            Err(other) => panic!("healthy unit: {other}"),
+        }
+        let h = bus.unit_stats(healthy).unwrap();
+        assert_eq!(h.health.consecutive_failures(), 0);
+        assert!(!h.in_backoff(Instant::now()));
+        let v = bounded(bus.read(healthy, RegisterKind::Holding, 0, 2))
+            .await
+            .unwrap();
+        assert_eq!(v[0], holding_value(healthy, 0));
+    }
+    let l = bus.unit_stats(late).unwrap();
+    assert_eq!(l.timeouts, 1);
+    assert!(l.in_backoff(Instant::now()));
+}
+
 #[tokio::test]
 async fn garbage_gives_a_clear_error_and_the_bus_recovers() {
     let bank = Bank::with_units(&[1]);

@@ -126,23 +126,25 @@ impl Actor {
             return (Err(f), began.elapsed());
         }
         let timeout = self.options.request_timeout;
-        let rtu = self.shared.rtu;
         let Some(link) = self.conn.link() else {
             return (Err(not_connected()), Duration::ZERO);
         };
         let (in_before, out_before) = link.traffic();
         let start = Instant::now();
-        let outcome = tokio::time::timeout(timeout, link.call(job.unit, job.op.request())).await;
+        let outcome = tokio::time::timeout(timeout, link.call(job.unit, &job.op)).await;
+        let late = link.take_late();
         let result = match outcome {
             Ok(Ok(Ok(response))) => job.op.accept(response).map_err(|error| Failure {
                 error,
                 recovery: Recovery::None,
                 unit_fault: true,
             }),
-            Ok(Ok(Err(exception))) => Err(ops::exception_failure(exception.into())),
-            Ok(Err(e)) => Err(ops::classify_error(&e, rtu)),
+            Ok(Ok(Err(exception))) => Err(ops::exception_failure(exception)),
+            Ok(Err(f)) => Err(f),
             Err(_elapsed) => {
-                let stray = link.traffic().0 - in_before;
+                // Late replies to earlier requests, dropped by their transaction id, are not
+                // this unit's garbage.
+                let stray = (link.traffic().0 - in_before).saturating_sub(late.bytes);
                 let error = if stray > 0 {
                     BusError::Malformed(format!(
                         "no valid reply within {} ms ({stray} bytes of garbage received)",
@@ -163,6 +165,8 @@ impl Actor {
             let mut stats = self.shared.stats();
             stats.bytes_received += bytes_in - in_before;
             stats.bytes_sent += bytes_out - out_before;
+            stats.late_replies += late.replies;
+            stats.discarded_bytes += late.bytes;
         }
         let recovery = match &result {
             Ok(_) => Recovery::None,

@@ -37,6 +37,7 @@ mod error;
 mod handle;
 mod health;
 mod link;
+mod mbap;
 mod ops;
 mod scan;
 mod shared;

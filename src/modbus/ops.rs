@@ -190,6 +190,10 @@ pub(crate) fn exception_failure(exception: ModbusException) -> Failure {
 /// Classifies an error from the Modbus client. On a stream transport (Modbus TCP) a garbled
 /// frame leaves the stream out of step, so it is reconnected; RTU framing resynchronises on
 /// silence.
+///
+/// A reply from another unit or for another function has no transaction id to tell whose it
+/// is; on RTU framing it is the late answer to an earlier request (whose unit already had its
+/// timeout), so it is dropped with a resync and not counted against the unit asked now.
 pub(crate) fn classify_error(err: &tokio_modbus::Error, rtu: bool) -> Failure {
     let garbled = if rtu {
         Recovery::Resync
@@ -200,7 +204,7 @@ pub(crate) fn classify_error(err: &tokio_modbus::Error, rtu: bool) -> Failure {
         tokio_modbus::Error::Protocol(ProtocolError::HeaderMismatch { message, .. }) => Failure {
             error: BusError::Malformed(format!("reply does not belong to the request: {message}")),
             recovery: garbled,
-            unit_fault: true,
+            unit_fault: !rtu,
         },
         tokio_modbus::Error::Protocol(ProtocolError::FunctionCodeMismatch { request, .. }) => {
             Failure {
@@ -208,7 +212,7 @@ pub(crate) fn classify_error(err: &tokio_modbus::Error, rtu: bool) -> Failure {
                     "reply has a different function code than request {request}"
                 )),
                 recovery: garbled,
-                unit_fault: true,
+                unit_fault: !rtu,
             }
         }
         tokio_modbus::Error::Transport(e) if e.kind() == io::ErrorKind::InvalidData => Failure {
@@ -313,6 +317,18 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_foreign_reply_on_rtu_is_dropped_without_blame() {
+        let foreign = tokio_modbus::Error::Protocol(ProtocolError::HeaderMismatch {
+            message: "expected slave 2, got 1".into(),
+            result: Ok(Response::ReadHoldingRegisters(vec![1])),
+        });
+        let f = classify_error(&foreign, true);
+        assert_eq!((f.recovery, f.unit_fault), (Recovery::Resync, false));
+        let f = classify_error(&foreign, false);
+        assert_eq!((f.recovery, f.unit_fault), (Recovery::Reconnect, true));
     }
 
     #[test]

@@ -140,6 +140,10 @@ pub struct BusStats {
     pub resyncs: u64,
     /// Stray bytes discarded (late replies, noise).
     pub discarded_bytes: u64,
+    /// Replies dropped because they answered an earlier request, not the one outstanding (on
+    /// Modbus TCP: another transaction id; on RTU framing: another unit or function). They
+    /// count against no unit: the earlier request's unit already had its timeout.
+    pub late_replies: u64,
     /// Bytes written to the transport.
     pub bytes_sent: u64,
     /// Bytes read from the transport (discarded ones included).
@@ -172,6 +176,7 @@ impl BusStats {
             connect_failures: 0,
             resyncs: 0,
             discarded_bytes: 0,
+            late_replies: 0,
             bytes_sent: 0,
             bytes_received: 0,
             busy: Duration::ZERO,

@@ -79,6 +79,16 @@ impl SharedStream {
     /// [`NONBLOCKING_DRAIN_MAX`] bytes), without blocking.
     /// End of stream and read errors are returned as errors: the connection is gone.
     pub(crate) async fn drain(&mut self, quiet: Duration, limit: Duration) -> io::Result<Drained> {
+        self.drain_with(quiet, limit, |_| {}).await
+    }
+
+    /// Like [`SharedStream::drain`], handing every chunk read to `take` before it is dropped.
+    pub(crate) async fn drain_with(
+        &mut self,
+        quiet: Duration,
+        limit: Duration,
+        mut take: impl FnMut(&[u8]),
+    ) -> io::Result<Drained> {
         let deadline = Instant::now() + limit;
         let mut buf = [0u8; 256];
         let mut bytes = 0u64;
@@ -97,7 +107,10 @@ impl SharedStream {
                             "connection closed by peer",
                         ));
                     }
-                    Ok(n) => bytes += n as u64,
+                    Ok(n) => {
+                        take(&buf[..n]);
+                        bytes += n as u64;
+                    }
                     Err(e) => return Err(e),
                 },
             }
