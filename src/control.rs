@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 /// One cycle as the `--json` record of the demo keeps it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +80,8 @@ pub async fn run(
         .and_then(|g| config.meters.iter().position(|m| &m.name == g));
     let mut grid_rx = grid_meter.map(|i| devices.meters[i].state.clone());
     let mut last_grid_seen: Option<Instant> = None;
+    let down_bound = crate::device::supervise::down_bound(config.control.meter_stale_s);
+    let mut withheld = false;
     info!(
         chargers = devices.chargers.len(),
         meters = devices.meters.len(),
@@ -180,7 +182,22 @@ pub async fn run(
             *v = view;
             v.uplink = uplink;
         });
-        io.heartbeat.send_replace(cycle);
+        // The watchdog follows the heartbeat: it stops when a charger can no longer be driven.
+        match devices
+            .chargers
+            .iter()
+            .find(|d| !d.drivable(down_bound, now))
+        {
+            None => {
+                io.heartbeat.send_replace(cycle);
+                withheld = false;
+            }
+            Some(d) if !withheld => {
+                error!(device = %d.name, "charger cannot be driven: withholding the heartbeat");
+                withheld = true;
+            }
+            Some(_) => {}
+        }
     }
     devices
 }

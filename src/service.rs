@@ -113,9 +113,11 @@ impl Notifier {
 /// Proof of life from the control loop: its cycle counter.
 pub type Heartbeat = watch::Receiver<u64>;
 
-/// Pet the systemd watchdog only while the control loop completes cycles: every half interval,
-/// `WATCHDOG=1` is sent if the loop's counter moved since the last check. A stalled loop stops
-/// the pings and systemd restarts the service. Returns when the heartbeat sender is dropped.
+/// Pet the systemd watchdog only while the control loop completes cycles that drive every
+/// charger: every half interval, `WATCHDOG=1` is sent if the loop's counter moved since the last
+/// check. The loop stops moving it when it stalls, or when a charger can no longer be driven (its
+/// task down beyond the bound, or gone: see [`crate::device::supervise`]); the pings stop and
+/// systemd restarts the service. Returns when the heartbeat sender is dropped.
 pub async fn watchdog(notifier: Notifier, interval: Duration, mut heartbeat: Heartbeat) {
     let mut tick = tokio::time::interval(interval / 2);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -127,7 +129,9 @@ pub async fn watchdog(notifier: Notifier, interval: Duration, mut heartbeat: Hea
                 notifier.watchdog();
             }
             Ok(false) => {
-                tracing::warn!("control loop made no progress: withholding the watchdog ping")
+                tracing::warn!(
+                    "control loop made no progress or cannot drive a charger: withholding the watchdog ping"
+                )
             }
             Err(_) => return,
         }

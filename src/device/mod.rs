@@ -6,7 +6,9 @@
 //! the latest reading of every device at the start of a cycle.
 
 mod poll;
+pub mod supervise;
 mod task;
 
 pub use poll::{PollError, poll_device};
+pub use supervise::TaskStatus;
 pub use task::{DeviceCommand, DeviceHandle, DeviceSpec, DeviceState, Role, spawn, write_all};

@@ -1,14 +1,17 @@
 //! The task that owns one device: polls it, publishes what it read, writes what it is told.
 
 use super::poll::{PollError, poll_device};
-use crate::driver::{DeviceReading, Driver, RegisterWrite, WriteFunction};
+use super::supervise::{self, PROBATION, TaskStatus};
+use crate::driver::{DeviceReading, Driver, Keepalive, RegisterWrite, WriteFunction};
 use crate::modbus::{BusError, BusHandle};
+use futures_util::FutureExt;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, MissedTickBehavior};
-use tracing::{Instrument, debug, info, info_span, warn};
+use tracing::{Instrument, debug, error, info, info_span, warn};
 
 /// A charger or a meter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,12 +55,18 @@ pub struct DeviceState {
     pub write_error: Option<String>,
     /// Requests and writes the task made, for the status view.
     pub writes: u64,
+    /// The condition of the device's task: a task that panicked is down until it has run again
+    /// for a while after its restart.
+    pub task: TaskStatus,
+    /// Times the task was restarted after a panic, since the site started.
+    pub restarts: u32,
 }
 
 impl DeviceState {
-    /// True when the device answered its last poll.
+    /// True when the device answered its last poll and its task runs (a device whose task is
+    /// down is not being read, whatever its last reading said: a charger then counts as lost).
     pub fn answering(&self) -> bool {
-        self.failures == 0 && self.read_at.is_some()
+        self.failures == 0 && self.read_at.is_some() && self.task.is_running()
     }
 
     /// Age of the last good reading at `now`.
@@ -90,6 +99,14 @@ pub struct DeviceHandle {
 }
 
 impl DeviceHandle {
+    /// Whether the control loop can still drive this device: its task takes setpoints (the
+    /// supervisor holds the receiving end) and has not been down for longer than `bound`.
+    pub fn drivable(&self, bound: Duration, now: Instant) -> bool {
+        self.setpoint.receiver_count() > 0
+            && !self.task.is_finished()
+            && !self.state.borrow().task.down_longer_than(bound, now)
+    }
+
     /// Stops the task (the charger keeps its last setpoint and falls to its own failsafe when the
     /// keep-alive stops).
     pub async fn stop(self) {
@@ -106,7 +123,8 @@ pub fn spawn(spec: DeviceSpec, bus: BusHandle) -> DeviceHandle {
     let name = spec.name.clone();
     let role = spec.role;
     let span = info_span!("device", device = %spec.name, bus = %bus.name(), unit = spec.unit);
-    let task = tokio::spawn(run(spec, bus, state_tx, setpoint_rx, commands_rx).instrument(span));
+    let task =
+        tokio::spawn(supervised(spec, bus, state_tx, setpoint_rx, commands_rx).instrument(span));
     DeviceHandle {
         name,
         role,
@@ -117,17 +135,71 @@ pub fn spawn(spec: DeviceSpec, bus: BusHandle) -> DeviceHandle {
     }
 }
 
-async fn run(
+/// Runs the device's task and restarts it, with an exponential backoff, whenever it panics; its
+/// state and channels live here, so they outlast any run. Ends when the control loop is gone.
+async fn supervised(
     spec: DeviceSpec,
     bus: BusHandle,
     state: watch::Sender<DeviceState>,
     mut setpoint: watch::Receiver<Option<f64>>,
     mut commands: mpsc::Receiver<DeviceCommand>,
 ) {
+    loop {
+        let outcome = {
+            let body = AssertUnwindSafe(run(&spec, &bus, &state, &mut setpoint, &mut commands));
+            let mut body = std::pin::pin!(body.catch_unwind());
+            let mut probation = std::pin::pin!(tokio::time::sleep(PROBATION));
+            loop {
+                let down = !state.borrow().task.is_running();
+                tokio::select! {
+                    outcome = &mut body => break outcome,
+                    () = &mut probation, if down => {
+                        info!(device = %spec.name, "device task runs again");
+                        state.send_modify(|s| s.task = TaskStatus::Running);
+                    }
+                }
+            }
+        };
+        let Err(payload) = outcome else {
+            return; // the control loop is gone
+        };
+        let panic = supervise::panic_message(payload.as_ref());
+        let now = Instant::now();
+        let mut panics = 1;
+        state.send_modify(|s| {
+            s.task = s.task.after_panic(now, panic.clone());
+            if let TaskStatus::Down { panics: n, .. } = s.task {
+                panics = n;
+            }
+            s.restarts = s.restarts.saturating_add(1);
+            s.error = Some(format!("device task failed: {panic}"));
+        });
+        let delay = supervise::restart_delay(panics);
+        error!(
+            device = %spec.name,
+            panics,
+            restart_in_ms = delay.as_millis() as u64,
+            panic = %panic,
+            "device task panicked; restarting it"
+        );
+        tokio::time::sleep(delay).await;
+        if setpoint.has_changed().is_err() {
+            return; // the control loop went away meanwhile
+        }
+    }
+}
+
+async fn run(
+    spec: &DeviceSpec,
+    bus: &BusHandle,
+    state: &watch::Sender<DeviceState>,
+    setpoint: &mut watch::Receiver<Option<f64>>,
+    commands: &mut mpsc::Receiver<DeviceCommand>,
+) {
     let mut poll = tokio::time::interval(spec.poll_period);
     poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let keepalive = match spec.role {
-        Role::Charger => spec.driver.keepalive(),
+        Role::Charger => keepalive_of(&spec.driver),
         Role::Meter => None,
     };
     // Tick at the keep-alive period, or never.
@@ -143,11 +215,11 @@ async fn run(
     loop {
         tokio::select! {
             _ = poll.tick() => {
-                let result = poll_device(&bus, spec.unit, &spec.driver).await;
+                let result = poll_device(bus, spec.unit, &spec.driver).await;
                 let answered = result.is_ok();
-                publish_poll(&state, result);
+                publish_poll(state, result);
                 if answered && !failsafe_done {
-                    failsafe_done = write_failsafe(&spec, &bus).await;
+                    failsafe_done = write_failsafe(spec, bus).await;
                 }
             }
             changed = setpoint.changed(), if spec.role == Role::Charger => {
@@ -157,7 +229,7 @@ async fn run(
                 let wanted = *setpoint.borrow_and_update();
                 if let Some(amps) = wanted {
                     let same = state.borrow().written_a.is_some_and(|w| (w - amps).abs() < 0.05);
-                    if !same && write_setpoint(&spec, &bus, &state, amps).await {
+                    if !same && write_setpoint(spec, bus, state, amps).await {
                         last_write = Some(Instant::now());
                     }
                 }
@@ -168,7 +240,7 @@ async fn run(
                     let result = if writes.is_empty() {
                         Err("the driver cannot unlock".to_string())
                     } else {
-                        write_all(&bus, spec.unit, &writes).await.map_err(|e| e.to_string())
+                        write_all(bus, spec.unit, &writes).await.map_err(|e| e.to_string())
                     };
                     info!(ok = result.is_ok(), "unlock");
                     let _ = reply.send(result);
@@ -183,11 +255,11 @@ async fn run(
                 let wanted = *setpoint.borrow();
                 let ok = if ka.rewrite_setpoint {
                     match wanted {
-                        Some(amps) => write_setpoint(&spec, &bus, &state, amps).await,
+                        Some(amps) => write_setpoint(spec, bus, state, amps).await,
                         None => true,
                     }
                 } else {
-                    write_all(&bus, spec.unit, &ka.writes).await.is_ok()
+                    write_all(bus, spec.unit, &ka.writes).await.is_ok()
                 };
                 if ok {
                     last_write = Some(Instant::now());
@@ -195,6 +267,29 @@ async fn run(
             }
         }
     }
+}
+
+/// The charger's keep-alive, with a period every timer can take: a driver value that is not a
+/// usable duration (infinite, 1e300 s) is clamped, with a warning, instead of failing the task.
+fn keepalive_of(driver: &Driver) -> Option<Keepalive> {
+    let period_s = driver.charger.as_ref()?.keepalive.as_ref()?.period_s;
+    let (period, clamped) = supervise::keepalive_period(period_s);
+    let mut safe;
+    let driver = if clamped {
+        warn!(
+            period_s,
+            used_s = period.as_secs_f64(),
+            "the driver's keep-alive period is not usable; clamped"
+        );
+        safe = driver.clone();
+        if let Some(k) = safe.charger.as_mut().and_then(|c| c.keepalive.as_mut()) {
+            k.period_s = period.as_secs_f64();
+        }
+        &safe
+    } else {
+        driver
+    };
+    driver.keepalive().map(|k| Keepalive { period, ..k })
 }
 
 fn publish_poll(state: &watch::Sender<DeviceState>, result: Result<DeviceReading, PollError>) {
