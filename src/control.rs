@@ -43,7 +43,8 @@ pub struct ChargerRecord {
 /// What the loop talks to.
 pub struct LoopIo {
     pub view: watch::Sender<SiteView>,
-    /// Advanced every cycle; the systemd watchdog pings only while it moves.
+    /// Advanced every cycle that can drive every charger; the systemd watchdog pings only while
+    /// it moves.
     pub heartbeat: watch::Sender<u64>,
     pub limits: watch::Receiver<ExternalLimits>,
     /// Every cycle's record, when someone keeps them (the demo's `--json`).

@@ -22,6 +22,11 @@
 //! - a unit that fails [`BusOptions::failures_before_backoff`] times in a row goes into
 //!   exponential backoff; meanwhile its requests fail fast with [`BusError::Backoff`] without
 //!   touching the bus, so a dead device costs the others at most one timeout per backoff period;
+//! - on Modbus TCP a reply is matched to its request by the MBAP transaction id: a late reply
+//!   to an earlier request (one that timed out) is dropped and the wait for the right one goes
+//!   on until the deadline, so a slow unit's timeout is never blamed on the next unit; on RTU
+//!   framing, which has no transaction id, a reply from another unit or function is dropped
+//!   without blame ([`BusStats::late_replies`] counts both);
 //! - after a timeout or a garbled reply the link is resynchronised (stray bytes discarded until
 //!   the line is quiet, framing restarted) so a late reply is never taken for the next answer;
 //!   a broken connection (or garbage on Modbus TCP) is reopened, with its own backoff;
