@@ -129,12 +129,12 @@ impl Link {
         Ok(Drained { bytes, ..drained })
     }
 
-    /// Restarts the framing on the same stream (after a cancelled or garbled exchange, once
-    /// the line is quiet: a partial frame left then is noise).
+    /// Restarts the framing on the same stream (after a cancelled or garbled exchange). Modbus
+    /// TCP needs none: a partial frame is completed by the next read and dropped by its
+    /// transaction id, and bytes that cannot be framed are found by the header check.
     pub(crate) fn restart_framing(&mut self) {
-        match &mut self.framing {
-            Framing::Tcp(tcp) => tcp.buf.clear(),
-            Framing::Rtu(_) => self.framing = attach(self.stream.clone(), true),
+        if let Framing::Rtu(_) = self.framing {
+            self.framing = attach(self.stream.clone(), true);
         }
     }
 
