@@ -262,7 +262,7 @@ impl Hub {
             self.db.clone(),
             unlockable,
             &resumed,
-            Utc::now(),
+            crate::clock::Moment::now(),
         );
         self.charging = Some(cp.charging_limits());
         match LinkThread::start(link, cp) {
