@@ -258,7 +258,7 @@ pub fn session(link: LinkConfig, keys: &[(&str, &str)]) -> Session {
         config,
         Box::new(MemoryOutbox::default()),
         Box::new(MemoryLocalList::default()),
-        chrono::Utc::now(),
+        hubgate::clock::Moment::now(),
     );
     let (handle, task) = spawn(link, cp);
     Session { handle, task }

@@ -20,6 +20,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_clock;
+#[cfg(test)]
 mod tests_requests;
 #[cfg(test)]
 mod tests_transactions;
