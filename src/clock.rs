@@ -13,8 +13,13 @@ use std::time::{Duration, Instant};
 /// A wall clock that differs from the monotonic clock by more than this has jumped.
 pub const JUMP: TimeDelta = TimeDelta::seconds(2);
 
-/// A point on the monotonic clock: the time since an arbitrary origin (the first reading in
-/// this process). It never goes backwards and ignores changes of the wall clock.
+/// How far before the process's first reading the monotonic origin lies (about 100 years).
+pub const BEFORE_START: Duration = Duration::from_secs(100 * 365 * 86_400);
+
+/// A point on the monotonic clock: the time since an arbitrary origin, [`BEFORE_START`] before
+/// the first reading in this process (so instants before the process started, such as the
+/// start of a transaction resumed after a restart, have a place on it). It never goes
+/// backwards and ignores changes of the wall clock.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Mono(Duration);
 
@@ -22,7 +27,7 @@ impl Mono {
     /// The monotonic clock now.
     pub fn now() -> Mono {
         static ORIGIN: OnceLock<Instant> = OnceLock::new();
-        Mono(ORIGIN.get_or_init(Instant::now).elapsed())
+        Mono(BEFORE_START.saturating_add(ORIGIN.get_or_init(Instant::now).elapsed()))
     }
 
     /// The point `d` after the origin (for tests and replays).
@@ -43,6 +48,11 @@ impl Mono {
     /// The point `d` later (saturating).
     pub fn after(self, d: Duration) -> Mono {
         Mono(self.0.saturating_add(d))
+    }
+
+    /// The point `d` earlier (saturating at the origin).
+    pub fn before(self, d: Duration) -> Mono {
+        Mono(self.0.saturating_sub(d))
     }
 
     /// The point `d` later, for a signed wall-clock span (negative spans count as zero).

@@ -190,6 +190,7 @@ impl Hub {
         Now {
             utc: Utc::now(),
             local: Local::now().naive_local(),
+            mono: crate::clock::Mono::now(),
         }
     }
 
