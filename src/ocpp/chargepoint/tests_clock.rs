@@ -231,3 +231,41 @@ fn clock_aligned_data_stays_on_the_wall_clocks_boundaries_across_jumps() {
         vec![(2250, "2026-02-02T07:45:00.000Z".to_string())]
     );
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the wall clock does between ticks (steps of up to two days either way),
+        /// heartbeats go out every HeartbeatInterval (300 s) on the monotonic clock: never
+        /// sooner, and no later than the next tick.
+        #[test]
+        fn heartbeats_follow_the_monotonic_clock_whatever_the_wall_clock_does(
+            steps in prop::collection::vec((1i64..=5, -172_800i64..=172_800), 1..600),
+        ) {
+            let mut cp = online();
+            let (mut s, mut jump) = (0i64, TimeDelta::zero());
+            let mut sent = vec![0i64];
+            for (advance, by) in steps {
+                s += advance;
+                jump += TimeDelta::seconds(by);
+                let now = jumped(s, jump);
+                let out = cp.on_tick(now);
+                if let Some(f) = frames(&out).into_iter().find(|f| f[0] == 2) {
+                    prop_assert_eq!(f[2].as_str(), Some("Heartbeat"));
+                    sent.push(s);
+                    let answer = json!({"currentTime": now.wall.to_rfc3339()});
+                    reply(&mut cp, f[1].as_str().unwrap_or(""), answer, now);
+                }
+            }
+            for w in sent.windows(2) {
+                prop_assert!(w[1] - w[0] >= 300 && w[1] - w[0] <= 305, "{:?}", sent);
+            }
+            // none missing at the end either
+            prop_assert!(sent.last().is_some_and(|last| s - last < 305), "{:?} at {}", sent, s);
+        }
+    }
+}
