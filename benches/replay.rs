@@ -211,7 +211,13 @@ async fn run() {
     let db = Db::open(&path, writer.clone()).expect("db");
     let queued = SESSIONS * (SAMPLES + 2);
 
-    let cp = charge_point(&cfg, db, Default::default(), &[], chrono::Utc::now());
+    let cp = charge_point(
+        &cfg,
+        db,
+        Default::default(),
+        &[],
+        hubgate::clock::Moment::now(),
+    );
     let mut thread = LinkThread::start(link, cp).expect("link");
     // The sessions would take the charge point's commands (TransactionConfirmed, ...).
     let (_, idle) = tokio::sync::mpsc::channel(1);

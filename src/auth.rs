@@ -17,7 +17,8 @@
 //! idTags compare case-insensitively and are forwarded as received.
 
 use crate::ocpp::messages::AuthorizationStatus;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// What the list or the cache (or an answer of the CSMS) says about an idTag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,7 +48,9 @@ impl Known {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RiskCap {
     pub max_energy_wh: f64,
-    pub max_duration: TimeDelta,
+    /// Measured on the monotonic clock from the start: a change of the wall clock neither
+    /// ends the session early nor lets it run on.
+    pub max_duration: Duration,
 }
 
 impl RiskCap {
@@ -55,14 +58,14 @@ impl RiskCap {
     pub fn from_config(a: &crate::config::schema::Auth) -> RiskCap {
         RiskCap {
             max_energy_wh: (a.unknown_id_max_energy_kwh * 1000.0).max(0.0),
-            max_duration: TimeDelta::milliseconds(
-                (a.unknown_id_max_duration_min.max(0.0) * 60_000.0) as i64,
+            max_duration: Duration::from_millis(
+                (a.unknown_id_max_duration_min.max(0.0) * 60_000.0) as u64,
             ),
         }
     }
 
     /// True once a session has taken `energy_wh` over `elapsed` and this is too much.
-    pub fn exceeded(&self, energy_wh: f64, elapsed: TimeDelta) -> bool {
+    pub fn exceeded(&self, energy_wh: f64, elapsed: Duration) -> bool {
         energy_wh >= self.max_energy_wh || elapsed >= self.max_duration
     }
 }
@@ -227,7 +230,7 @@ pub fn same_id(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use AuthorizationStatus::*;
-    use chrono::TimeZone;
+    use chrono::{TimeDelta, TimeZone};
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 5, 1, 12, 0, 0).unwrap()
@@ -242,7 +245,7 @@ mod tests {
             list_enabled: true,
             risk_cap: RiskCap {
                 max_energy_wh: 20_000.0,
-                max_duration: TimeDelta::minutes(240),
+                max_duration: Duration::from_secs(240 * 60),
             },
         }
     }
@@ -417,9 +420,10 @@ mod tests {
             }
         );
         let cap = s.risk_cap;
-        assert!(!cap.exceeded(19_999.0, TimeDelta::minutes(239)));
-        assert!(cap.exceeded(20_000.0, TimeDelta::minutes(1)));
-        assert!(cap.exceeded(10.0, TimeDelta::minutes(240)));
+        let min = |m: u64| Duration::from_secs(m * 60);
+        assert!(!cap.exceeded(19_999.0, min(239)));
+        assert!(cap.exceeded(20_000.0, min(1)));
+        assert!(cap.exceeded(10.0, min(240)));
     }
 
     #[test]
@@ -431,7 +435,7 @@ mod tests {
         };
         let cap = RiskCap::from_config(&a);
         assert_eq!(cap.max_energy_wh, 30_000.0);
-        assert_eq!(cap.max_duration, TimeDelta::minutes(90));
+        assert_eq!(cap.max_duration, Duration::from_secs(90 * 60));
     }
 
     #[test]

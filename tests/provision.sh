@@ -11,6 +11,8 @@ command -v systemd-analyze >/dev/null 2>&1 || need_apt+=(systemd)
 # The HTML report is rendered in headless Chromium; reports are tested in Europe/Berlin.
 [ -x /usr/bin/chromium ] || need_apt+=(chromium)
 [ -e /usr/share/zoneinfo/Europe/Berlin ] || need_apt+=(tzdata)
+# The daemon's wall clock is made to jump under libfaketime (tests/ocpp_clock_daemon.rs).
+command -v faketime >/dev/null 2>&1 || need_apt+=(faketime)
 if [ ${#need_apt[@]} -gt 0 ]; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq

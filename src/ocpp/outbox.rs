@@ -56,7 +56,9 @@ pub struct Queued {
     pub message: TxMessage,
     /// Transmissions that failed so far.
     pub attempts: u32,
-    /// Not to be sent before this instant (retry back-off).
+    /// The wall-clock instant of the next attempt, as recorded with the last failure. The
+    /// charge point schedules retries on its monotonic clock and reads this only for a message
+    /// that failed before it started, and then waits at most the whole retry wait.
     pub not_before: Option<DateTime<Utc>>,
 }
 
@@ -65,7 +67,8 @@ pub struct Queued {
 pub enum Settle {
     /// Acknowledged by the CSMS: remove it.
     Delivered,
-    /// Failed; try again at the given instant.
+    /// Failed; try again at the given wall-clock instant (a record: the wait itself runs on
+    /// the charge point's monotonic clock).
     Retry(DateTime<Utc>),
     /// Failed too often: remove it undelivered.
     GiveUp,

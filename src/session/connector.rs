@@ -5,15 +5,18 @@
 
 use super::tariff::{CostMeter, Tariff};
 use crate::auth::{AfterRejection, LateRejection, RiskCap, Verdict, late_rejection, same_id};
+use crate::clock::Mono;
 use crate::ocpp::messages::{ChargePointErrorCode, ChargePointStatus, CiString20, Reason};
 use crate::ocpp::outbox::LocalTxId;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 
-/// The current instant, in UTC and in the site's local time (for the tariff).
+/// The current instant, in UTC and in the site's local time (for timestamps and the tariff),
+/// and on the monotonic clock (for every wait: the connection timeout, the risk cap's duration).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Now {
     pub utc: DateTime<Utc>,
     pub local: NaiveDateTime,
+    pub mono: Mono,
 }
 
 /// What the charger reported in one cycle.
@@ -55,6 +58,8 @@ pub struct Tx {
     pub local: LocalTxId,
     pub id_tag: CiString20,
     pub started: DateTime<Utc>,
+    /// The start on the monotonic clock, which the risk cap's duration counts from.
+    pub started_mono: Mono,
     pub meter_start_wh: f64,
     pub register_wh: f64,
     /// The risk cap of an unknown id accepted offline.
@@ -125,7 +130,7 @@ enum Auth {
     Granted {
         id_tag: CiString20,
         cap: Option<RiskCap>,
-        until: DateTime<Utc>,
+        until: Mono,
     },
 }
 
@@ -212,7 +217,7 @@ impl Connector {
         if new_tag && let Some(t) = tag {
             out.extend(self.present(CiString20::truncated(&t), now, rules));
         }
-        if matches!(&self.auth, Some(Auth::Granted { until, .. }) if now.utc > *until) {
+        if matches!(&self.auth, Some(Auth::Granted { until, .. }) if now.mono > *until) {
             tracing::info!(
                 connector = self.number,
                 "no vehicle within the connection timeout"
@@ -236,7 +241,7 @@ impl Connector {
                     then = Some(Next::Stop(Reason::EVDisconnected));
                 } else if tx
                     .cap
-                    .is_some_and(|c| c.exceeded(energy, now.utc - tx.started))
+                    .is_some_and(|c| c.exceeded(energy, now.mono.since(tx.started_mono)))
                 {
                     tracing::info!(
                         connector = self.number,
@@ -399,6 +404,7 @@ impl Connector {
             local,
             id_tag: id_tag.clone(),
             started: *at,
+            started_mono: now.mono,
             meter_start_wh: *meter_start_wh,
             register_wh: *meter_start_wh,
             cap: *cap,
@@ -482,7 +488,7 @@ impl Connector {
         self.auth = Some(Auth::Granted {
             id_tag,
             cap,
-            until: now.utc + rules.connection_timeout,
+            until: now.mono.after_delta(rules.connection_timeout),
         });
     }
 

@@ -20,3 +20,5 @@ pub use task::{SessionConfig, SessionError, Sessions};
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_clock;

@@ -192,10 +192,13 @@ impl Hub {
             m.advance(tariff, now.local, register_wh);
             m
         });
+        // before the restart only the wall clock counted: the risk cap goes on from there
+        let ran = (now.utc - started).to_std().unwrap_or_default();
         Tx {
             local: u64::try_from(t.id).unwrap_or(0),
             id_tag: CiString20::truncated(&t.id_tag),
             started,
+            started_mono: now.mono.before(ran),
             meter_start_wh: meter_start,
             register_wh,
             cap,

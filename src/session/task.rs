@@ -190,6 +190,7 @@ impl Hub {
         Now {
             utc: Utc::now(),
             local: Local::now().naive_local(),
+            mono: crate::clock::Mono::now(),
         }
     }
 
@@ -262,7 +263,7 @@ impl Hub {
             self.db.clone(),
             unlockable,
             &resumed,
-            Utc::now(),
+            crate::clock::Moment::now(),
         );
         self.charging = Some(cp.charging_limits());
         match LinkThread::start(link, cp) {

@@ -13,6 +13,9 @@ fn now(s: i64) -> Now {
     Now {
         utc,
         local: utc.naive_utc(),
+        mono: crate::clock::Mono::from_origin(std::time::Duration::from_secs(
+            u64::try_from(1000 + s).unwrap_or(0),
+        )),
     }
 }
 
@@ -224,7 +227,7 @@ fn an_unknown_id_accepted_offline_stops_at_its_risk_cap() {
     let r = rules();
     let cap = RiskCap {
         max_energy_wh: 5000.0,
-        max_duration: TimeDelta::hours(4),
+        max_duration: std::time::Duration::from_secs(4 * 3600),
     };
     let mut c = Connector::new(1, true);
     c.observe(obs(true, false, 1000.0), now(0), &r, None);

@@ -5,6 +5,7 @@ use super::UplinkError;
 use super::db::Db;
 use super::outbox::StoreOutbox;
 use super::stores::{StoreConfig, StoreLocalList};
+use crate::clock::Moment;
 use crate::config::SiteConfig;
 use crate::ocpp::chargepoint::ChargePoint;
 use crate::ocpp::keys::Configuration;
@@ -59,7 +60,7 @@ pub fn charge_point(
     db: Db,
     unlockable: BTreeSet<u32>,
     resumed: &[Resumed],
-    now: DateTime<Utc>,
+    now: Moment,
 ) -> ChargePoint {
     let setup = crate::ocpp::site::setup(cfg, unlockable);
     let saved = db

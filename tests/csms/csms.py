@@ -20,6 +20,8 @@ Commands: {"cmd": "call", "action": A, "payload": {...}, "tag": T}
           {"cmd": "raw", "frame": "text", "tag": T}
           {"cmd": "boot", "status": "Accepted", "interval": N}
           {"cmd": "authorize", "status": "Accepted"}
+          {"cmd": "fail", "action": "StartTransaction", "times": 1}
+                                               answer the next N such CALLs with InternalError
           {"cmd": "drop"}                      close the charge point's connection
           {"cmd": "restart", "down_s": 1.0}    stop listening, wait, listen on the same port
           {"cmd": "quit"}
@@ -38,6 +40,7 @@ try:
     import websockets
     from websockets.asyncio.server import serve
     from ocpp.charge_point import camel_to_snake_case
+    from ocpp.exceptions import InternalError
     from ocpp.routing import on
     from ocpp.v16 import ChargePoint as OcppChargePoint
     from ocpp.v16 import call, call_result
@@ -69,6 +72,14 @@ class Behaviour:
         # transactionId by StartTransaction content: a start sent again (after a crash of the
         # charge point between our answer and its commit) is the same transaction
         self.starts = {}
+        # CALLs still to be refused with InternalError, by action
+        self.fail = {}
+
+    def failing(self, action):
+        left = self.fail.get(action, 0)
+        if left > 0:
+            self.fail[action] = left - 1
+            raise InternalError(description=f"{action} refused by the test")
 
 
 class ChargePoint(OcppChargePoint):
@@ -110,6 +121,7 @@ class ChargePoint(OcppChargePoint):
     @on(Action.start_transaction)
     def on_start(self, connector_id, id_tag, meter_start, timestamp, **_):
         b = self.behaviour
+        b.failing("StartTransaction")
         key = (connector_id, id_tag, meter_start, timestamp)
         tx = b.starts.get(key)
         if tx is None:
@@ -238,6 +250,8 @@ class Csms:
             self.behaviour.boot_interval = cmd.get("interval", 300)
         elif kind == "authorize":
             self.behaviour.authorize_status = cmd["status"]
+        elif kind == "fail":
+            self.behaviour.fail[cmd["action"]] = cmd.get("times", 1)
         elif kind == "call":
             if self.cp is None:
                 emit(event="no_connection", tag=tag)

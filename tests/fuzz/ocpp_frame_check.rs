@@ -91,7 +91,10 @@ fn answers_in(out: &[Output]) -> Vec<Value> {
 }
 
 fn session(text: &str) {
-    let now = chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000);
+    let now = hubgate::clock::Moment {
+        mono: hubgate::clock::Mono::from_origin(std::time::Duration::from_secs(60)),
+        wall: chrono::DateTime::UNIX_EPOCH + chrono::TimeDelta::days(20_000),
+    };
     let mut cp = testkit::online(now).expect("the lab charge point comes online");
     let out = cp.on_text(text, now);
     let answers = answers_in(&out);

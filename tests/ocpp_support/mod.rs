@@ -2,9 +2,12 @@
 //! and a hubgate charge point session pointed at it.
 #![allow(dead_code)]
 
+use hubgate::clock::Moment;
 use hubgate::ocpp::chargepoint::{ChargePoint, Setup, SiteCommand, SiteEvent};
 use hubgate::ocpp::keys::{Configuration, MemoryConfigStore};
-use hubgate::ocpp::link::{Backoff, LinkConfig, LinkStatus, OcppHandle, SecurityProfile, spawn};
+use hubgate::ocpp::link::{
+    Backoff, Clock, LinkConfig, LinkStatus, OcppHandle, SecurityProfile, spawn_with_clock,
+};
 use hubgate::ocpp::local_list::MemoryLocalList;
 use hubgate::ocpp::messages::{
     BootNotification, ChargePointErrorCode, ChargePointStatus, CiString20,
@@ -14,6 +17,8 @@ use hubgate::ocpp::profiles::{ConnectorShape, SiteShape};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -247,6 +252,27 @@ pub fn link(port: u16, scheme: &str) -> LinkConfig {
 
 /// A charge point session with `keys` preset.
 pub fn session(link: LinkConfig, keys: &[(&str, &str)]) -> Session {
+    session_with_clock(link, keys, Arc::new(Moment::now))
+}
+
+/// A session whose wall clock reads `offset` ms away from the real one (set it to make the
+/// wall clock jump); its monotonic clock is the real one.
+pub fn session_with_wall_offset(
+    link: LinkConfig,
+    keys: &[(&str, &str)],
+    offset: Arc<AtomicI64>,
+) -> Session {
+    let clock = move || {
+        let now = Moment::now();
+        now.wall_jumped(chrono::TimeDelta::milliseconds(
+            offset.load(Ordering::SeqCst),
+        ))
+    };
+    session_with_clock(link, keys, Arc::new(clock))
+}
+
+/// A session reading the time from `clock`.
+pub fn session_with_clock(link: LinkConfig, keys: &[(&str, &str)], clock: Clock) -> Session {
     let store = MemoryConfigStore(
         keys.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -258,9 +284,9 @@ pub fn session(link: LinkConfig, keys: &[(&str, &str)]) -> Session {
         config,
         Box::new(MemoryOutbox::default()),
         Box::new(MemoryLocalList::default()),
-        chrono::Utc::now(),
+        clock(),
     );
-    let (handle, task) = spawn(link, cp);
+    let (handle, task) = spawn_with_clock(link, cp, clock);
     Session { handle, task }
 }
 

@@ -1,19 +1,20 @@
 //! Answers to our CALLs, and CALLs that failed.
 
 use super::{ChargePoint, Registration, Sent, SiteCommand};
+use crate::clock::Moment;
 use crate::ocpp::messages::{
     AuthorizationStatus, AuthorizeResponse, BootNotificationResponse, HeartbeatResponse,
     RegistrationStatus, StartTransactionResponse, StopTransactionResponse, decode_payload,
 };
 use crate::ocpp::outbox::{Settle, TxMessage, UNKNOWN_TRANSACTION};
 use crate::ocpp::rpc::Answer;
-use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
 
 /// Boot retry when the CSMS gives no usable interval (s).
-const BOOT_RETRY_S: i64 = 30;
+const BOOT_RETRY_S: u64 = 30;
 
 impl ChargePoint {
-    pub(super) fn handle_answer(&mut self, sent: Sent, answer: Answer, now: DateTime<Utc>) {
+    pub(super) fn handle_answer(&mut self, sent: Sent, answer: Answer, now: Moment) {
         let payload = match answer {
             Answer::Result(p) => p,
             Answer::Error { code, description } => {
@@ -31,7 +32,7 @@ impl ChargePoint {
                 }
             },
             Sent::Heartbeat => match decode_payload::<HeartbeatResponse>(&payload) {
-                Ok(r) => self.clock_offset = r.current_time.0 - now,
+                Ok(r) => self.clock_offset = r.current_time.0 - now.wall,
                 Err(e) => tracing::warn!("invalid Heartbeat answer: {e}"),
             },
             Sent::Status(c, report) => {
@@ -53,16 +54,16 @@ impl ChargePoint {
         }
     }
 
-    fn booted(&mut self, r: BootNotificationResponse, now: DateTime<Utc>) {
-        self.clock_offset = r.current_time.0 - now;
-        let interval = i64::from(r.interval.max(0));
+    fn booted(&mut self, r: BootNotificationResponse, now: Moment) {
+        self.clock_offset = r.current_time.0 - now.wall;
+        let interval = u64::try_from(r.interval).unwrap_or(0);
         tracing::info!(status = ?r.status, interval, "BootNotification answered");
         match r.status {
             RegistrationStatus::Accepted => {
                 let first = self.registration != Registration::Accepted;
                 self.registration = Registration::Accepted;
                 self.boot_due = None;
-                self.last_heartbeat = now;
+                self.last_heartbeat = now.mono;
                 if interval > 0 {
                     self.config
                         .change("HeartbeatInterval", &interval.to_string());
@@ -79,7 +80,7 @@ impl ChargePoint {
                     Registration::Rejected
                 };
                 let wait = if interval > 0 { interval } else { BOOT_RETRY_S };
-                self.boot_due = Some(now + TimeDelta::seconds(wait));
+                self.boot_due = Some(now.mono.after(Duration::from_secs(wait)));
             }
         }
     }
@@ -89,7 +90,7 @@ impl ChargePoint {
         seq: u64,
         message: TxMessage,
         payload: serde_json::Value,
-        now: DateTime<Utc>,
+        now: Moment,
     ) {
         let local = message.local();
         let _span = tracing::info_span!("transaction", local).entered();
@@ -139,11 +140,11 @@ impl ChargePoint {
     }
 
     /// Our CALL got no (usable) answer; `counted` is false when the link dropped under it.
-    pub(super) fn call_failed(&mut self, sent: Sent, now: DateTime<Utc>, counted: bool) {
+    pub(super) fn call_failed(&mut self, sent: Sent, now: Moment, counted: bool) {
         match sent {
             Sent::Boot => {
                 let wait = if counted { BOOT_RETRY_S } else { 0 };
-                self.boot_due = Some(now + TimeDelta::seconds(wait));
+                self.boot_due = Some(now.mono.after(Duration::from_secs(wait)));
             }
             Sent::Authorize { connector, id_tag } => {
                 self.site(SiteCommand::AuthorizeResult {
@@ -157,7 +158,7 @@ impl ChargePoint {
         }
     }
 
-    fn tx_failed(&mut self, seq: u64, message: TxMessage, now: DateTime<Utc>) {
+    fn tx_failed(&mut self, seq: u64, message: TxMessage, now: Moment) {
         let attempts = match self.outbox.front() {
             Ok(Some(q)) if q.seq == seq => q.attempts + 1,
             _ => 1,
@@ -173,9 +174,11 @@ impl ChargePoint {
                 .then_some((message.local(), UNKNOWN_TRANSACTION));
             (Settle::GiveUp, assign)
         } else {
-            let wait =
-                i64::from(self.config.int("TransactionMessageRetryInterval")) * i64::from(attempts);
-            (Settle::Retry(now + TimeDelta::seconds(wait)), None)
+            let wait = self.retry_wait(attempts);
+            self.tx_retry = Some((seq, now.mono.after(wait)));
+            // the journal records the wall-clock instant too, for a restart and for people
+            let at = now.wall + chrono::TimeDelta::from_std(wait).unwrap_or(chrono::TimeDelta::MAX);
+            (Settle::Retry(at), None)
         };
         if let Err(e) = self.outbox.settle(seq, outcome, assign) {
             tracing::error!("{e}");

@@ -1,5 +1,9 @@
 //! The charge point logic (pure): events from the site and frames from the CSMS in; frames to
-//! send, commands for the site out. Time is always passed in.
+//! send, commands for the site out. Time is always passed in, as a [`Moment`] on both clocks:
+//! every wait (heartbeat, sample interval, call timeout, boot and transaction message retries,
+//! the wait for the next clock-aligned instant) runs on its monotonic clock, so a change of the
+//! wall clock moves no timer; the wall clock only stamps messages and places the clock-aligned
+//! instants, which are recomputed when the wall clock jumps.
 //!
 //! Rules kept here: nothing but BootNotification until the CSMS accepts the boot (Pending
 //! allows answering the CSMS's requests; Rejected silences the charge point until the retry
@@ -16,6 +20,8 @@ mod types;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_clock;
+#[cfg(test)]
 mod tests_requests;
 #[cfg(test)]
 mod tests_transactions;
@@ -31,6 +37,7 @@ use super::metering::MeterReading;
 use super::outbox::{LocalTxId, Outbox, TxMessage};
 use super::profiles::{ActiveTx, ProfileStore};
 use super::rpc::{CallTracker, Frame, parse};
+use crate::clock::{Moment, Mono};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::{BTreeMap, VecDeque};
 
@@ -49,7 +56,16 @@ pub(crate) struct TxState {
     local: LocalTxId,
     transaction_id: Option<i32>,
     started: DateTime<Utc>,
-    last_sample: DateTime<Utc>,
+    last_sample: Mono,
+}
+
+/// The next clock-aligned sample: the wall-clock instant it stands for, when it falls due on
+/// the monotonic clock, and the (CSMS-corrected) moment it was planned at, to notice a jump.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Aligned {
+    at: DateTime<Utc>,
+    due: Mono,
+    planned: Moment,
 }
 
 /// A message waiting to be sent that is not a transaction message.
@@ -92,15 +108,17 @@ pub struct ChargePoint {
     connected: bool,
     registration: Registration,
     /// When to send BootNotification; `None` once accepted (until a triggered one).
-    boot_due: Option<DateTime<Utc>>,
+    boot_due: Option<Mono>,
     clock_offset: TimeDelta,
-    last_heartbeat: DateTime<Utc>,
+    last_heartbeat: Mono,
+    /// When the outbox's first message may be sent again (its seq, the monotonic instant).
+    tx_retry: Option<(u64, Mono)>,
     queue: VecDeque<Normal>,
     status: BTreeMap<u32, StatusReport>,
     status_sent: BTreeMap<u32, StatusReport>,
     txs: BTreeMap<u32, TxState>,
     readings: BTreeMap<u32, MeterReading>,
-    next_aligned: Option<DateTime<Utc>>,
+    next_aligned: Option<Aligned>,
     remote_profile: Option<(Option<u32>, super::messages::ChargingProfile)>,
     scheduled_availability: BTreeMap<u32, super::messages::AvailabilityType>,
     pending_unlock: BTreeMap<u32, String>,
@@ -124,7 +142,7 @@ impl ChargePoint {
         config: Configuration,
         outbox: Box<dyn Outbox + Send>,
         local_list: Box<dyn LocalList + Send>,
-        now: DateTime<Utc>,
+        now: Moment,
     ) -> Self {
         let calls = CallTracker::new(&setup.id_prefix, setup.call_timeout);
         let profiles = ProfileStore::new(setup.shape.clone());
@@ -147,9 +165,10 @@ impl ChargePoint {
             calls,
             connected: false,
             registration: Registration::Unknown,
-            boot_due: Some(now),
+            boot_due: Some(now.mono),
             clock_offset: TimeDelta::zero(),
-            last_heartbeat: now,
+            last_heartbeat: now.mono,
+            tx_retry: None,
             queue: VecDeque::new(),
             status,
             status_sent: BTreeMap::new(),
@@ -184,7 +203,7 @@ impl ChargePoint {
         connector: u32,
         local: LocalTxId,
         started: DateTime<Utc>,
-        now: DateTime<Utc>,
+        now: Moment,
     ) {
         let transaction_id = self.outbox.transaction_id(local).ok().flatten();
         tracing::info!(connector, local, ?transaction_id, "transaction resumed");
@@ -194,7 +213,7 @@ impl ChargePoint {
                 local,
                 transaction_id,
                 started,
-                last_sample: now,
+                last_sample: now.mono,
             },
         );
     }
@@ -225,9 +244,9 @@ impl ChargePoint {
     }
 
     /// The websocket is up.
-    pub fn on_connected(&mut self, now: DateTime<Utc>) -> Vec<Output> {
+    pub fn on_connected(&mut self, now: Moment) -> Vec<Output> {
         self.connected = true;
-        self.last_heartbeat = now;
+        self.last_heartbeat = now.mono;
         self.out.push(Output::PingInterval(
             self.config.int("WebSocketPingInterval"),
         ));
@@ -239,7 +258,7 @@ impl ChargePoint {
 
     /// The websocket went down: what was in flight is abandoned (transaction messages stay
     /// queued and are sent again).
-    pub fn on_disconnected(&mut self, now: DateTime<Utc>) -> Vec<Output> {
+    pub fn on_disconnected(&mut self, now: Moment) -> Vec<Output> {
         self.connected = false;
         if let Some(o) = self.calls.abandon() {
             self.call_failed(o.tag, now, false);
@@ -258,7 +277,7 @@ impl ChargePoint {
     }
 
     /// A text frame from the CSMS.
-    pub fn on_text(&mut self, text: &str, now: DateTime<Utc>) -> Vec<Output> {
+    pub fn on_text(&mut self, text: &str, now: Moment) -> Vec<Output> {
         match parse(text) {
             Err(bad) => {
                 tracing::warn!("invalid frame from the CSMS: {}", bad.fault);
@@ -286,14 +305,14 @@ impl ChargePoint {
     }
 
     /// Something happened at the site.
-    pub fn on_site(&mut self, event: SiteEvent, now: DateTime<Utc>) -> Vec<Output> {
+    pub fn on_site(&mut self, event: SiteEvent, now: Moment) -> Vec<Output> {
         self.handle_site(event, now);
         self.finish(now)
     }
 
     /// Time passed (call about once a second).
-    pub fn on_tick(&mut self, now: DateTime<Utc>) -> Vec<Output> {
-        if let Some(o) = self.calls.expire(now) {
+    pub fn on_tick(&mut self, now: Moment) -> Vec<Output> {
+        if let Some(o) = self.calls.expire(now.mono) {
             tracing::warn!(action = %o.action, id = %o.id, "the CSMS did not answer in time");
             self.call_failed(o.tag, now, true);
         }
@@ -308,6 +327,14 @@ impl ChargePoint {
 
     fn stamp(&self, t: DateTime<Utc>) -> Timestamp {
         Timestamp(self.clock(t))
+    }
+
+    /// `now` with its wall clock corrected by the CSMS's time.
+    fn corrected(&self, now: Moment) -> Moment {
+        Moment {
+            mono: now.mono,
+            wall: self.clock(now.wall),
+        }
     }
 
     fn send(&mut self, frame: Frame) {
@@ -356,7 +383,7 @@ impl ChargePoint {
         }
     }
 
-    fn finish(&mut self, now: DateTime<Utc>) -> Vec<Output> {
+    fn finish(&mut self, now: Moment) -> Vec<Output> {
         self.pump(now);
         std::mem::take(&mut self.out)
     }

@@ -1,6 +1,7 @@
 //! The CSMS's requests and our answers.
 
 use super::{ChargePoint, Normal, SiteCommand};
+use crate::clock::Moment;
 use crate::ocpp::messages::*;
 use crate::ocpp::metering::meter_value;
 use crate::ocpp::rpc::{CallFault, ErrorCode, Frame};
@@ -9,13 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 impl ChargePoint {
-    pub(super) fn handle_request(
-        &mut self,
-        id: &str,
-        action: &str,
-        payload: &Value,
-        now: DateTime<Utc>,
-    ) {
+    pub(super) fn handle_request(&mut self, id: &str, action: &str, payload: &Value, now: Moment) {
         let _span = tracing::info_span!("csms_call", %action, id).entered();
         let req = match decode_request(action, payload) {
             Ok(r) => r,
@@ -216,11 +211,7 @@ impl ChargePoint {
         }
     }
 
-    fn set_profile(
-        &mut self,
-        r: SetChargingProfile,
-        now: DateTime<Utc>,
-    ) -> SetChargingProfileResponse {
+    fn set_profile(&mut self, r: SetChargingProfile, now: Moment) -> SetChargingProfileResponse {
         let p = &r.cs_charging_profiles;
         let too_many = self.profiles.profiles().len()
             >= self.config.int("MaxChargingProfilesInstalled") as usize
@@ -236,7 +227,7 @@ impl ChargePoint {
         let status = match u32::try_from(r.connector_id) {
             Ok(c) if !too_many && !over => {
                 let tx = self.active_txs().get(&c).copied();
-                let at = self.clock(now);
+                let at = self.clock(now.wall);
                 let status = self
                     .profiles
                     .set_status(c, r.cs_charging_profiles, tx.as_ref(), at);
@@ -250,11 +241,7 @@ impl ChargePoint {
         SetChargingProfileResponse { status }
     }
 
-    fn composite(
-        &self,
-        r: GetCompositeSchedule,
-        now: DateTime<Utc>,
-    ) -> GetCompositeScheduleResponse {
+    fn composite(&self, r: GetCompositeSchedule, now: Moment) -> GetCompositeScheduleResponse {
         let rejected = GetCompositeScheduleResponse {
             status: GetCompositeScheduleStatus::Rejected,
             connector_id: None,
@@ -265,7 +252,7 @@ impl ChargePoint {
             return rejected;
         };
         let unit = r.charging_rate_unit.unwrap_or(ChargingRateUnit::A);
-        let start = self.clock(now).with_nanosecond_zero();
+        let start = self.clock(now.wall).with_nanosecond_zero();
         let txs = self.active_txs();
         match self
             .profiles
@@ -281,7 +268,7 @@ impl ChargePoint {
         }
     }
 
-    fn trigger(&mut self, r: TriggerMessage, now: DateTime<Utc>) -> TriggerMessageResponse {
+    fn trigger(&mut self, r: TriggerMessage, now: Moment) -> TriggerMessageResponse {
         let status = |s| TriggerMessageResponse { status: s };
         let connectors: Vec<u32> = match r.connector_id {
             None => self.status.keys().copied().collect(),
@@ -292,7 +279,7 @@ impl ChargePoint {
             },
         };
         match r.requested_message {
-            MessageTrigger::BootNotification => self.boot_due = Some(now),
+            MessageTrigger::BootNotification => self.boot_due = Some(now.mono),
             MessageTrigger::Heartbeat => self.enqueue(Normal::Heartbeat),
             MessageTrigger::StatusNotification => {
                 for c in connectors {
@@ -305,7 +292,7 @@ impl ChargePoint {
                     let Some(reading) = self.readings.get(&c) else {
                         continue;
                     };
-                    let at = self.clock(now);
+                    let at = self.clock(now.wall);
                     if let Some(mv) = meter_value(reading, &measurands, ReadingContext::Trigger, at)
                     {
                         let req = MeterValues {

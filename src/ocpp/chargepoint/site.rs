@@ -1,13 +1,17 @@
 //! Events from the site: connector states, idTags, transactions, meter readings; sampling.
 
-use super::{ChargePoint, Normal, Registration, SiteCommand, SiteEvent, StatusReport, TxState};
+use super::{
+    Aligned, ChargePoint, Normal, Registration, SiteCommand, SiteEvent, StatusReport, TxState,
+};
+use crate::clock::{JUMP, Moment};
 use crate::ocpp::messages::*;
 use crate::ocpp::metering::{meter_value, next_aligned, whole_wh};
 use crate::ocpp::outbox::{LocalTxId, TxMessage};
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 impl ChargePoint {
-    pub(super) fn handle_site(&mut self, event: SiteEvent, now: DateTime<Utc>) {
+    pub(super) fn handle_site(&mut self, event: SiteEvent, now: Moment) {
         match event {
             SiteEvent::ConnectorStatus {
                 connector,
@@ -106,7 +110,7 @@ impl ChargePoint {
         meter_start_wh: f64,
         at: DateTime<Utc>,
         reservation_id: Option<i32>,
-        now: DateTime<Utc>,
+        now: Moment,
     ) {
         let _span = tracing::info_span!("transaction", connector, local).entered();
         tracing::info!(id_tag = %id_tag, meter_start_wh, "transaction started");
@@ -116,7 +120,7 @@ impl ChargePoint {
                 local,
                 transaction_id: None,
                 started: at,
-                last_sample: now,
+                last_sample: now.mono,
             },
         );
         let req = StartTransaction {
@@ -132,7 +136,7 @@ impl ChargePoint {
         if let Some((want, profile)) = self.remote_profile.take() {
             if want.is_none_or(|c| c == connector) {
                 let tx = self.active_txs().get(&connector).copied();
-                let base = self.clock(now);
+                let base = self.clock(now.wall);
                 self.profiles
                     .set_status(connector, profile, tx.as_ref(), base);
             } else {
@@ -197,41 +201,63 @@ impl ChargePoint {
     }
 
     /// Periodic samples of running transactions and clock-aligned samples of every meter.
-    pub(super) fn sample(&mut self, now: DateTime<Utc>) {
-        let interval = i64::from(self.config.int("MeterValueSampleInterval"));
-        if interval > 0 {
+    pub(super) fn sample(&mut self, now: Moment) {
+        let interval = Duration::from_secs(u64::from(self.config.int("MeterValueSampleInterval")));
+        if !interval.is_zero() {
             let measurands = self.config.measurands("MeterValuesSampledData");
             let due: Vec<u32> = self
                 .txs
                 .iter()
-                .filter(|(_, t)| now >= t.last_sample + TimeDelta::seconds(interval))
+                .filter(|(_, t)| now.mono >= t.last_sample.after(interval))
                 .map(|(c, _)| *c)
                 .collect();
             for c in due {
                 if let Some(t) = self.txs.get_mut(&c) {
-                    t.last_sample = now;
+                    t.last_sample = now.mono;
                 }
                 self.meter_message(
                     c,
                     &measurands,
                     ReadingContext::SamplePeriodic,
-                    self.clock(now),
+                    self.clock(now.wall),
                 );
             }
         }
-        let aligned = self.config.int("ClockAlignedDataInterval");
-        let clock = self.clock(now);
+        self.sample_aligned(now);
+    }
+
+    /// Clock-aligned data: the instants are the wall clock's (ClockAlignedDataInterval from
+    /// midnight UTC, corrected by the CSMS's time), the wait for the next one runs on the
+    /// monotonic clock. When the wall clock jumps (or the CSMS corrects it by more than
+    /// [`JUMP`]), the next instant is planned again from the new time.
+    fn sample_aligned(&mut self, now: Moment) {
+        let interval = self.config.int("ClockAlignedDataInterval");
+        let clock = self.corrected(now);
         match self.next_aligned {
-            Some(at) if clock >= at && aligned > 0 => {
+            _ if interval == 0 => self.next_aligned = None,
+            Some(next) if clock.wall_drift_since(next.planned).abs() > JUMP => {
+                tracing::warn!(
+                    drift_s = clock.wall_drift_since(next.planned).num_seconds(),
+                    "the wall clock jumped: clock-aligned data planned again"
+                );
+                self.next_aligned = plan_aligned(clock, interval);
+            }
+            Some(next) if now.mono >= next.due => {
                 let measurands = self.config.measurands("MeterValuesAlignedData");
                 let connectors: Vec<u32> = self.readings.keys().copied().collect();
                 for c in connectors {
-                    self.meter_message(c, &measurands, ReadingContext::SampleClock, at);
+                    self.meter_message(c, &measurands, ReadingContext::SampleClock, next.at);
                 }
-                self.next_aligned = next_aligned(clock, aligned);
+                // planned from the instant just served, so a tick a little early or late
+                // neither skips nor repeats one
+                let served = Moment {
+                    mono: next.due,
+                    wall: next.at,
+                };
+                self.next_aligned = plan_aligned(served, interval);
             }
-            Some(_) if aligned > 0 => {}
-            _ => self.next_aligned = next_aligned(clock, aligned),
+            Some(_) => {}
+            None => self.next_aligned = plan_aligned(clock, interval),
         }
     }
 
@@ -271,4 +297,15 @@ impl ChargePoint {
             None => {}
         }
     }
+}
+
+/// The next clock-aligned instant after `clock` (a CSMS-corrected moment) and when it is due on
+/// the monotonic clock.
+fn plan_aligned(clock: Moment, interval_s: u32) -> Option<Aligned> {
+    let at = next_aligned(clock.wall, interval_s)?;
+    Some(Aligned {
+        at,
+        due: clock.mono.after_delta(at - clock.wall),
+        planned: clock,
+    })
 }

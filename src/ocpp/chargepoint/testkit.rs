@@ -2,6 +2,7 @@
 //! connectors on a 50 A site, connector 1 able to unlock its cable.
 
 use super::{ChargePoint, Output, SiteEvent};
+use crate::clock::Moment;
 use crate::ocpp::keys::{Configuration, MemoryConfigStore};
 use crate::ocpp::local_list::MemoryLocalList;
 use crate::ocpp::messages::{
@@ -9,7 +10,7 @@ use crate::ocpp::messages::{
 };
 use crate::ocpp::outbox::MemoryOutbox;
 use crate::ocpp::profiles::{ConnectorShape, SiteShape};
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -20,7 +21,7 @@ fn text20(s: &str) -> Result<CiString20, String> {
 }
 
 /// The lab charge point, freshly started and not yet connected.
-pub fn lab(now: DateTime<Utc>) -> Result<ChargePoint, String> {
+pub fn lab(now: Moment) -> Result<ChargePoint, String> {
     let three_phase_32a = ConnectorShape {
         phases: 3,
         max_a: 32.0,
@@ -60,7 +61,7 @@ pub fn sent_frames(out: &[Output]) -> Vec<Value> {
 
 /// The lab charge point with every connector Available, connected, its boot accepted and the
 /// statuses of connectors 0, 1 and 2 acknowledged: nothing outstanding.
-pub fn online(now: DateTime<Utc>) -> Result<ChargePoint, String> {
+pub fn online(now: Moment) -> Result<ChargePoint, String> {
     let mut cp = lab(now)?;
     for connector in 0..=2 {
         cp.on_site(
@@ -74,7 +75,7 @@ pub fn online(now: DateTime<Utc>) -> Result<ChargePoint, String> {
             now,
         );
     }
-    let clock = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let clock = now.wall.to_rfc3339_opts(SecondsFormat::Secs, true);
     let mut out = cp.on_connected(now);
     let mut expected = vec![("BootNotification", None)];
     expected.extend((0..=2).map(|c| ("StatusNotification", Some(c))));

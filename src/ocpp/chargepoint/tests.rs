@@ -3,7 +3,18 @@ use crate::ocpp::messages::*;
 use chrono::TimeZone;
 use serde_json::{Value, json};
 
-pub(super) fn t(s: i64) -> DateTime<Utc> {
+/// `s` seconds into the test on both clocks (the wall clock at 2026-02-01 08:00:00Z + s).
+pub(super) fn t(s: i64) -> Moment {
+    Moment {
+        mono: Mono::from_origin(std::time::Duration::from_secs(
+            u64::try_from(1000 + s).unwrap_or(0),
+        )),
+        wall: wall(s),
+    }
+}
+
+/// The wall clock `s` seconds into the test.
+pub(super) fn wall(s: i64) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 2, 1, 8, 0, 0).unwrap() + TimeDelta::seconds(s)
 }
 
@@ -37,12 +48,7 @@ pub(super) fn the_call(out: &[Output]) -> (String, String, Value) {
     )
 }
 
-pub(super) fn reply(
-    cp: &mut ChargePoint,
-    id: &str,
-    payload: Value,
-    now: DateTime<Utc>,
-) -> Vec<Output> {
+pub(super) fn reply(cp: &mut ChargePoint, id: &str, payload: Value, now: Moment) -> Vec<Output> {
     cp.on_text(&json!([3, id, payload]).to_string(), now)
 }
 
@@ -50,7 +56,7 @@ pub(super) fn status(
     cp: &mut ChargePoint,
     connector: u32,
     s: ChargePointStatus,
-    now: DateTime<Utc>,
+    now: Moment,
 ) -> Vec<Output> {
     cp.on_site(
         SiteEvent::ConnectorStatus {
@@ -73,7 +79,7 @@ pub(super) fn call(
     cp: &mut ChargePoint,
     action: &str,
     payload: Value,
-    now: DateTime<Utc>,
+    now: Moment,
 ) -> (Value, Vec<Output>) {
     let out = cp.on_text(&json!([2, "c1", action, payload]).to_string(), now);
     let answer = frames(&out)
@@ -169,7 +175,7 @@ pub(super) fn start_tx(
     cp: &mut ChargePoint,
     local: u64,
     connector: u32,
-    now: DateTime<Utc>,
+    now: Moment,
 ) -> Vec<Output> {
     cp.on_site(
         SiteEvent::TransactionStarted {
@@ -177,7 +183,7 @@ pub(super) fn start_tx(
             connector,
             id_tag: CiString20::new("AbC").unwrap(),
             meter_start_wh: 1000.4,
-            at: now,
+            at: now.wall,
             reservation_id: None,
         },
         now,
@@ -226,14 +232,14 @@ fn saved_profiles_come_back_without_tx_profiles() {
     };
     let tx = ActiveTx {
         transaction_id: Some(1),
-        started: t(0),
+        started: wall(0),
     };
     saved
-        .set(0, p(1, "ChargePointMaxProfile"), None, t(0))
+        .set(0, p(1, "ChargePointMaxProfile"), None, wall(0))
         .unwrap();
-    saved.set(1, p(2, "TxProfile"), Some(&tx), t(0)).unwrap();
+    saved.set(1, p(2, "TxProfile"), Some(&tx), wall(0)).unwrap();
     let cp = cp().with_profiles(saved);
     let limits = cp.charging_limits();
     assert_eq!(limits.profiles.profiles().len(), 1);
-    assert_eq!(limits.limits_at(t(1)).site_cap_a, Some(12.0));
+    assert_eq!(limits.limits_at(wall(1)).site_cap_a, Some(12.0));
 }

@@ -180,7 +180,7 @@ fn availability_is_scheduled_behind_a_transaction() {
         SiteEvent::TransactionStopped {
             local: 1,
             meter_stop_wh: 5.0,
-            at: t(4),
+            at: wall(4),
             reason: Reason::Local,
             id_tag: None,
         },
@@ -211,7 +211,7 @@ fn profiles_reach_the_load_balancer() {
     let Some(SiteCommand::LimitsChanged(limits)) = commands(&out).pop() else {
         panic!("no limits")
     };
-    assert_eq!(limits.limits_at(t(2)).site_cap_a, Some(20.0));
+    assert_eq!(limits.limits_at(wall(2)).site_cap_a, Some(20.0));
     let mut tx = profile.clone();
     tx["chargingProfilePurpose"] = json!("TxProfile");
     let (a, _) = call(
@@ -237,7 +237,7 @@ fn profiles_reach_the_load_balancer() {
     let Some(SiteCommand::LimitsChanged(limits)) = commands(&out).pop() else {
         panic!("no limits")
     };
-    assert_eq!(limits.limits_at(t(2)).site_cap_a, None);
+    assert_eq!(limits.limits_at(wall(2)).site_cap_a, None);
 }
 
 #[test]
@@ -267,7 +267,7 @@ fn remote_start_with_a_profile() {
     let Some(SiteCommand::LimitsChanged(limits)) = commands(&out).pop() else {
         panic!("no limits")
     };
-    assert_eq!(limits.limits_at(t(3)).connectors.get(&1), Some(&10.0));
+    assert_eq!(limits.limits_at(wall(3)).connectors.get(&1), Some(&10.0));
     let (a, _) = call(
         &mut cp,
         "RemoteStartTransaction",

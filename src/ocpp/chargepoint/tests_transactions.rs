@@ -64,7 +64,7 @@ fn a_full_transaction_in_order() {
         SiteEvent::TransactionStopped {
             local: 7,
             meter_stop_wh: 3000.0,
-            at: t(64),
+            at: wall(64),
             reason: Reason::Remote,
             id_tag: None,
         },
@@ -94,7 +94,7 @@ fn offline_transaction_gets_its_id_when_delivered() {
         SiteEvent::TransactionStopped {
             local: 9,
             meter_stop_wh: 2000.0,
-            at: t(70),
+            at: wall(70),
             reason: Reason::Local,
             id_tag: None,
         },
@@ -140,7 +140,7 @@ fn failed_transaction_messages_are_retried_then_given_up() {
         SiteEvent::TransactionStopped {
             local: 3,
             meter_stop_wh: 1.0,
-            at: t(184),
+            at: wall(184),
             reason: Reason::Local,
             id_tag: None,
         },

@@ -8,4 +8,7 @@ mod session;
 
 pub use config::{Backoff, LinkConfig, LinkError, Password, SecurityProfile};
 pub use dial::{SUBPROTOCOL, Ws, dial, tls_config};
-pub use session::{CHANNEL_DEPTH, LinkState, LinkStatus, OcppHandle, prepare, spawn};
+pub use session::{
+    CHANNEL_DEPTH, Clock, LinkState, LinkStatus, OcppHandle, prepare, prepare_with_clock, spawn,
+    spawn_with_clock,
+};

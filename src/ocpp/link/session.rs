@@ -3,9 +3,10 @@
 
 use super::config::LinkConfig;
 use super::dial::{Ws, dial};
+use crate::clock::Moment;
 use crate::ocpp::chargepoint::{ChargePoint, Output, Registration, SiteCommand, SiteEvent};
-use chrono::Utc;
 use futures_util::{SinkExt, StreamExt};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -49,9 +50,22 @@ pub struct OcppHandle {
     pub status: watch::Receiver<LinkStatus>,
 }
 
+/// Where the session reads the time it passes to the charge point: [`Moment::now`] in the
+/// daemon; a test may shift the wall clock to see that no timer follows it.
+pub type Clock = Arc<dyn Fn() -> Moment + Send + Sync>;
+
 /// Start the session task.
 pub fn spawn(cfg: LinkConfig, cp: ChargePoint) -> (OcppHandle, JoinHandle<()>) {
-    let (handle, session) = prepare(cfg, cp);
+    spawn_with_clock(cfg, cp, Arc::new(Moment::now))
+}
+
+/// Start the session task reading the time from `clock`.
+pub fn spawn_with_clock(
+    cfg: LinkConfig,
+    cp: ChargePoint,
+    clock: Clock,
+) -> (OcppHandle, JoinHandle<()>) {
+    let (handle, session) = prepare_with_clock(cfg, cp, clock);
     (handle, tokio::spawn(session))
 }
 
@@ -60,6 +74,15 @@ pub fn spawn(cfg: LinkConfig, cp: ChargePoint) -> (OcppHandle, JoinHandle<()>) {
 pub fn prepare(
     cfg: LinkConfig,
     cp: ChargePoint,
+) -> (OcppHandle, impl Future<Output = ()> + Send + 'static) {
+    prepare_with_clock(cfg, cp, Arc::new(Moment::now))
+}
+
+/// [`prepare`] reading the time from `clock`.
+pub fn prepare_with_clock(
+    cfg: LinkConfig,
+    cp: ChargePoint,
+    clock: Clock,
 ) -> (OcppHandle, impl Future<Output = ()> + Send + 'static) {
     // a process-wide provider for other rustls users; ours is passed explicitly
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -80,6 +103,7 @@ pub fn prepare(
         status: status_tx,
         ping_s: 0,
         connects: 0,
+        clock,
     };
     (
         OcppHandle {
@@ -105,6 +129,7 @@ struct Session {
     status: watch::Sender<LinkStatus>,
     ping_s: u32,
     connects: u64,
+    clock: Clock,
 }
 
 impl Session {
@@ -151,10 +176,10 @@ impl Session {
             let out = tokio::select! {
                 _ = &mut deadline => return Flow::Continue,
                 ev = self.events.recv() => match ev {
-                    Some(ev) => self.cp.on_site(ev, Utc::now()),
+                    Some(ev) => self.cp.on_site(ev, (self.clock)()),
                     None => return Flow::Shutdown,
                 },
-                _ = tick.tick() => self.cp.on_tick(Utc::now()),
+                _ = tick.tick() => self.cp.on_tick((self.clock)()),
             };
             self.apply(None, out).await;
         }
@@ -163,7 +188,7 @@ impl Session {
     /// Serve one connection until it drops (or the daemon shuts the session down).
     async fn connected(&mut self, mut ws: Ws) -> Flow {
         self.publish(LinkState::Connected);
-        let out = self.cp.on_connected(Utc::now());
+        let out = self.cp.on_connected((self.clock)());
         let mut alive = self.apply(Some(&mut ws), out).await;
         let mut tick = ticker();
         let mut last_ping = Instant::now();
@@ -172,7 +197,7 @@ impl Session {
         while alive {
             let out = tokio::select! {
                 msg = ws.next() => match msg {
-                    Some(Ok(Message::Text(text))) => self.cp.on_text(text.as_str(), Utc::now()),
+                    Some(Ok(Message::Text(text))) => self.cp.on_text(text.as_str(), (self.clock)()),
                     Some(Ok(Message::Pong(_))) => {
                         awaiting_pong = None;
                         continue;
@@ -198,7 +223,7 @@ impl Session {
                     None => break,
                 },
                 ev = self.events.recv() => match ev {
-                    Some(ev) => self.cp.on_site(ev, Utc::now()),
+                    Some(ev) => self.cp.on_site(ev, (self.clock)()),
                     None => {
                         flow = Flow::Shutdown;
                         let _ = tokio::time::timeout(SEND_TIMEOUT, ws.close(None)).await;
@@ -219,12 +244,12 @@ impl Session {
                             alive = send(&mut ws, Message::Ping(Default::default())).await;
                         }
                     }
-                    self.cp.on_tick(Utc::now())
+                    self.cp.on_tick((self.clock)())
                 }
             };
             alive = alive && self.apply(Some(&mut ws), out).await;
         }
-        let out = self.cp.on_disconnected(Utc::now());
+        let out = self.cp.on_disconnected((self.clock)());
         self.apply(None, out).await;
         self.publish(LinkState::Offline);
         flow

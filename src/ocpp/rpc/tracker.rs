@@ -1,7 +1,7 @@
-//! The one outstanding CALL: unique ids, matching of answers, timeouts.
+//! The one outstanding CALL: unique ids, matching of answers, timeouts (on the monotonic clock).
 
 use super::frame::Frame;
-use chrono::{DateTime, TimeDelta, Utc};
+use crate::clock::Mono;
 use serde_json::Value;
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use std::time::Duration;
 pub struct Outstanding<T> {
     pub id: String,
     pub action: String,
-    pub deadline: DateTime<Utc>,
+    pub deadline: Mono,
     /// What the caller needs to handle the answer.
     pub tag: T,
 }
@@ -69,7 +69,7 @@ impl<T> CallTracker<T> {
         action: &str,
         payload: Value,
         tag: T,
-        now: DateTime<Utc>,
+        now: Mono,
     ) -> Result<Frame, Busy> {
         if self.outstanding.is_some() {
             return Err(Busy);
@@ -79,7 +79,7 @@ impl<T> CallTracker<T> {
         self.outstanding = Some(Outstanding {
             id: id.clone(),
             action: action.to_string(),
-            deadline: now + TimeDelta::from_std(self.timeout).unwrap_or(TimeDelta::MAX),
+            deadline: now.after(self.timeout),
             tag,
         });
         Ok(Frame::Call {
@@ -110,7 +110,7 @@ impl<T> CallTracker<T> {
     }
 
     /// The outstanding CALL, if its deadline has passed.
-    pub fn expire(&mut self, now: DateTime<Utc>) -> Option<Outstanding<T>> {
+    pub fn expire(&mut self, now: Mono) -> Option<Outstanding<T>> {
         if self.outstanding.as_ref().is_some_and(|o| now >= o.deadline) {
             self.outstanding.take()
         } else {
@@ -123,7 +123,7 @@ impl<T> CallTracker<T> {
         self.outstanding.take()
     }
 
-    pub fn deadline(&self) -> Option<DateTime<Utc>> {
+    pub fn deadline(&self) -> Option<Mono> {
         self.outstanding.as_ref().map(|o| o.deadline)
     }
 }
@@ -136,7 +136,7 @@ mod tests {
 
     #[test]
     fn one_call_at_a_time_with_unique_ids() {
-        let t0 = Utc::now();
+        let t0 = Mono::from_origin(Duration::from_secs(7));
         let mut t = CallTracker::new("boot7", Duration::from_secs(30));
         let f1 = t.start("Heartbeat", json!({}), 1, t0).unwrap();
         assert_eq!(t.start("Heartbeat", json!({}), 2, t0), Err(Busy));
@@ -175,12 +175,12 @@ mod tests {
 
     #[test]
     fn calls_time_out() {
-        let t0 = Utc::now();
+        let t0 = Mono::from_origin(Duration::from_secs(7));
         let mut t = CallTracker::new("p", Duration::from_secs(10));
         let f = t.start("Heartbeat", json!({}), (), t0).unwrap();
-        assert_eq!(t.deadline(), Some(t0 + TimeDelta::seconds(10)));
-        assert!(t.expire(t0 + TimeDelta::seconds(9)).is_none());
-        assert!(t.expire(t0 + TimeDelta::seconds(10)).is_some());
+        assert_eq!(t.deadline(), Some(t0.after(Duration::from_secs(10))));
+        assert!(t.expire(t0.after(Duration::from_secs(9))).is_none());
+        assert!(t.expire(t0.after(Duration::from_secs(10))).is_some());
         assert!(!t.is_busy());
         // the late answer is a stray now
         assert!(
