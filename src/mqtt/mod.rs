@@ -7,6 +7,7 @@
 pub mod alerts;
 pub mod client;
 pub mod commands;
+pub mod persist;
 pub mod storage;
 pub mod tls;
 pub mod topics;
@@ -95,6 +96,10 @@ pub struct MqttSettings {
     pub database: Option<PathBuf>,
     /// The daily summary's source: published at start and after each local midnight.
     pub daily_report: Option<crate::report::daily::DailySource>,
+    /// Where the external limit and the pauses are kept across a restart (beside the database).
+    pub state_file: Option<PathBuf>,
+    /// The wall clock that dates limits (expiry itself runs on the monotonic clock).
+    pub wall_clock: persist::WallClock,
 }
 
 impl MqttSettings {
@@ -161,6 +166,8 @@ impl MqttSettings {
                     &crate::report::load::local_zone_label(),
                 ),
             }),
+            state_file: Some(persist::state_file_for(&config.database_path())),
+            wall_clock: persist::WallClock::default(),
         }))
     }
 }
