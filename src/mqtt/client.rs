@@ -385,7 +385,7 @@ fn handle_command(
     let sub = m.sub;
     let (id, result) = match commands::admit(m.retained, m.payload.len()) {
         Ok(()) => commands::parse(sub, m.payload, bounds),
-        Err(reason) => (None, Err(reason)),
+        Err(reason) => (commands::id_of(m.payload), Err(reason)),
     };
     let response = match result {
         Ok(command) => {

@@ -183,6 +183,18 @@ pub fn admit(retained: bool, payload_len: usize) -> Result<(), String> {
     Ok(())
 }
 
+/// The `id` of a payload refused before parsing (not looked for in an oversized one).
+pub fn id_of(payload: &[u8]) -> Option<String> {
+    if payload.len() > MAX_COMMAND_BYTES {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    match value.get("id")? {
+        Value::String(s) if s.len() <= 64 => Some(s.clone()),
+        _ => None,
+    }
+}
+
 /// Now on both clocks: the monotonic one (ms since the MQTT task started), which alone decides
 /// when a limit lapses, and the wall clock (ms since the Unix epoch, UTC), which only dates it
 /// for the state topic and the state file.
@@ -364,6 +376,11 @@ mod tests {
         assert!(admit(false, 100).is_ok());
         assert!(admit(false, MAX_COMMAND_BYTES).is_ok());
         assert!(admit(true, 10).unwrap_err().contains("retained"));
+        assert_eq!(
+            id_of(br#"{"id":"k","action":"pause"}"#).as_deref(),
+            Some("k")
+        );
+        assert_eq!(id_of(" ".repeat(MAX_COMMAND_BYTES + 1).as_bytes()), None);
         assert!(
             admit(false, 20_000)
                 .unwrap_err()
