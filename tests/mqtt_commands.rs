@@ -312,3 +312,57 @@ topic read hubgate/t1/#
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_retained_message_above_the_default_packet_limit_goes_out_on_one_connection() {
+    use hubgate::view::ChargerView;
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut obs = Observer::connect(broker.port, "hubgate/t1/#").await;
+    let (view_tx, view_rx) = watch::channel(SiteView::default());
+    let (limits_tx, _limits) = watch::channel(ExternalLimits::default());
+    let (stop, stop_rx) = watch::channel(false);
+    let task = spawn(
+        settings(&broker.url(), dir.path()),
+        view_rx,
+        limits_tx,
+        stop_rx,
+    );
+    obs.next_where(|t, p| t == "hubgate/t1/status" && p == "online")
+        .await;
+    // 300 chargers go unreachable: the retained list of active alerts is far above 10 KiB.
+    let view = |cycle: u64, reachable: bool| SiteView {
+        site_id: "t1".into(),
+        cycle,
+        at_ms: 1_700_000_000_000 + cycle as i64 * 1000,
+        chargers: (0..300)
+            .map(|i| ChargerView {
+                name: format!("charger-with-a-long-name-{i:03}"),
+                connector: i + 1,
+                status: "Available".into(),
+                reachable,
+                ..ChargerView::default()
+            })
+            .collect(),
+        ..SiteView::default()
+    };
+    view_tx.send_replace(view(1, true));
+    for cycle in 2..=4 {
+        view_tx.send_replace(view(cycle, false));
+        tokio::task::yield_now().await;
+    }
+    let seen = obs
+        .until(|t, p| t == "hubgate/t1/alerts/active" && p.len() > 20_000)
+        .await;
+    let (_, active, retained) = seen.last().unwrap();
+    assert_eq!(json(active).as_array().unwrap().len(), 300);
+    assert!(!retained);
+    let status: Vec<&str> = seen
+        .iter()
+        .filter(|(t, _, _)| t == "hubgate/t1/status")
+        .map(|(_, p, _)| p.as_str())
+        .collect();
+    assert!(status.is_empty(), "hubgate reconnected: {status:?}");
+    let _ = stop.send(true);
+    let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
+}
