@@ -258,10 +258,10 @@ impl Observer {
         let mut out = Vec::new();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
         loop {
-            let ev = tokio::time::timeout_at(deadline, self.events.poll())
-                .await
-                .unwrap_or_else(|_| panic!("no matching message within 15 s; got {out:?}"))
-                .expect("observer connection");
+            let Ok(ev) = tokio::time::timeout_at(deadline, self.events.poll()).await else {
+                panic!("no matching message within 15 s; got {out:?}");
+            };
+            let ev = ev.expect("observer connection");
             if let Event::Incoming(Packet::Publish(p)) = ev {
                 let payload = String::from_utf8_lossy(&p.payload).into_owned();
                 let done = pred(&p.topic, &payload);
