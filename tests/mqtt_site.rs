@@ -110,6 +110,7 @@ fn start(sim: &support::site::Simulated, broker_url: &str) -> Running {
         ca_file: None,
         topic_prefix: None,
         home_assistant: false,
+        command_hmac_key_file: None,
     });
     let (view_tx, view) = watch::channel(SiteView::default());
     let (heartbeat, _) = watch::channel(0);
@@ -301,6 +302,7 @@ async fn the_external_limit_and_pauses_survive_sigkill_with_their_expiry() {
         ca_file: None,
         topic_prefix: None,
         home_assistant: false,
+        command_hmac_key_file: None,
     });
     let config_path = dir.path().join("site.toml");
     std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();

@@ -9,6 +9,7 @@
 use super::alerts::{AlertEvent, AlertTracker};
 use super::commands::{self, Bounds, MqttLimits, Now, Response};
 use super::persist::{self, Persisted, WallClock};
+use super::signed::Verifier;
 use super::tls;
 use super::topics::{Message, Topics};
 use super::{MqttSettings, Security};
@@ -41,6 +42,8 @@ struct State {
     /// The monotonic origin: limits lapse by it, never by the wall clock.
     started: Instant,
     wall: WallClock,
+    /// With a command key: checks signatures and nonces.
+    verifier: Option<Verifier>,
     /// The state file's writer, when there is a state file.
     saver: Option<watch::Sender<Option<Persisted>>>,
 }
@@ -131,6 +134,7 @@ pub async fn run(
         discovery: Vec::new(),
         started: Instant::now(),
         wall: settings.wall_clock.clone(),
+        verifier: settings.command_key.clone().map(Verifier::new),
         saver: settings.state_file.clone().map(persist::spawn_writer),
     };
     if let Some(path) = &settings.state_file {
@@ -383,14 +387,19 @@ fn handle_command(
     limits_tx: &watch::Sender<ExternalLimits>,
 ) {
     let sub = m.sub;
-    let (id, result) = match commands::admit(m.retained, m.payload.len()) {
-        Ok(()) => commands::parse(sub, m.payload, bounds),
+    let now = s.now();
+    let opened =
+        commands::admit(m.retained, m.payload.len()).and_then(|()| match &mut s.verifier {
+            Some(v) => v.open(sub, m.payload, now.unix_ms),
+            None => Ok(m.payload.to_vec()),
+        });
+    let (id, result) = match opened {
+        Ok(body) => commands::parse(sub, &body, bounds),
         Err(reason) => (commands::id_of(m.payload), Err(reason)),
     };
     let response = match result {
         Ok(command) => {
             info!(command = sub, ?command, "MQTT command accepted");
-            let now = s.now();
             s.limits.apply(&command, now);
             publish_limits(s, limits_tx);
             Response {
