@@ -366,3 +366,60 @@ async fn a_retained_message_above_the_default_packet_limit_goes_out_on_one_conne
     let _ = stop.send(true);
     let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
 }
+
+#[tokio::test]
+async fn with_a_command_key_only_signed_fresh_commands_are_taken() {
+    use hubgate::mqtt::signed::CommandKey;
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), dir.path());
+    let key = CommandKey::from_text("5f0c1e7a9b2d4c6e8f10a3b5c7d9e1f2").unwrap();
+    s.command_key = Some(key.clone());
+    let wall = s.wall_clock.clone();
+    let r = start(s);
+    let mut obs = Observer::connect(broker.port, "hubgate/t1/#").await;
+    obs.next_where(|t, p| t == "hubgate/t1/status" && p == "online")
+        .await;
+    let signed = |body: String| {
+        let tag = key.sign("limit", &body);
+        serde_json::json!({"body": body, "hmac_sha256": tag}).to_string()
+    };
+    let body = |id: &str, nonce: &str, ts: i64| {
+        format!(r#"{{"id":"{id}","limit_a":30,"expires_in_s":60,"ts_ms":{ts},"nonce":"{nonce}"}}"#)
+    };
+    let client = obs.client.clone();
+    let send = |payload: String| {
+        let c = client.clone();
+        async move {
+            c.publish("hubgate/t1/cmd/limit", QoS::AtLeastOnce, false, payload)
+                .await
+                .unwrap();
+        }
+    };
+    // Unsigned: refused, with its id echoed.
+    send(r#"{"id":"plain","limit_a":30,"expires_in_s":60}"#.into()).await;
+    let (_, resp, _) = obs.next_where(is_response("plain")).await;
+    assert!(resp.contains("must be signed"), "{resp}");
+    // Signed with the right key, fresh: taken.
+    let good = signed(body("s1", "n-1", wall.now_ms()));
+    send(good.clone()).await;
+    let (_, resp, _) = obs.next_where(is_response("s1")).await;
+    assert_eq!(json(&resp)["accepted"], true, "{resp}");
+    // The same message again: a replay.
+    send(good).await;
+    let (_, resp, _) = obs
+        .next_where(|t, p| t == "hubgate/t1/cmd/response" && json(p)["accepted"] == false)
+        .await;
+    assert!(resp.contains("replayed"), "{resp}");
+    // Signed two minutes ago: stale.
+    send(signed(body("s2", "n-2", wall.now_ms() - 120_000))).await;
+    let (_, resp, _) = obs
+        .next_where(|t, p| t == "hubgate/t1/cmd/response" && json(p)["accepted"] == false)
+        .await;
+    assert!(resp.contains("from hubgate's clock"), "{resp}");
+    assert_eq!(
+        r.limits.borrow().mqtt.site_cap_a,
+        Some(PerPhase::splat(30.0))
+    );
+    r.stop().await;
+}

@@ -201,6 +201,16 @@ mod tests {
     }
 
     #[test]
+    fn the_mac_is_the_documented_one() {
+        // From `printf 'limit\n%s' '{"a":1}' | openssl dgst -sha256 -hmac <key>` (docs/mqtt.md).
+        let key = CommandKey::from_text("0123456789abcdef0123456789abcdef").unwrap();
+        assert_eq!(
+            key.sign("limit", r#"{"a":1}"#),
+            "824e94026fb0415a25153a0cf6d335f56382968c0b1b55c95916bb10be0dd9f0"
+        );
+    }
+
+    #[test]
     fn short_keys_are_refused_and_keys_never_printed() {
         assert!(CommandKey::from_text("short\n").is_err());
         assert_eq!(format!("{:?}", key()), "CommandKey(..)");
