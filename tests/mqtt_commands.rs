@@ -423,3 +423,27 @@ async fn with_a_command_key_only_signed_fresh_commands_are_taken() {
     );
     r.stop().await;
 }
+
+#[tokio::test]
+async fn a_state_file_that_cannot_be_written_changes_nothing_for_control() {
+    let broker = Broker::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = settings(&broker.url(), dir.path());
+    // A directory that does not exist: every save fails.
+    s.state_file = Some(dir.path().join("gone/hub.limits.json"));
+    let mut r = start(s);
+    let mut obs = Observer::connect(broker.port, "hubgate/t1/#").await;
+    obs.next_where(|t, p| t == "hubgate/t1/status" && p == "online")
+        .await;
+    set_limit(&mut obs, "nosave", 600).await;
+    tokio::time::timeout(
+        Duration::from_secs(5),
+        r.limits
+            .wait_for(|l| l.mqtt.site_cap_a == Some(PerPhase::splat(30.0))),
+    )
+    .await
+    .expect("the limit is in force without its file")
+    .unwrap();
+    assert!(!dir.path().join("gone").exists());
+    r.stop().await;
+}
