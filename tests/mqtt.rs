@@ -52,6 +52,7 @@ home_assistant = true
         .unwrap();
     // The machine's own disk must not raise alerts in these tests.
     s.database = None;
+    s.state_file = Some(dir.join("hub.limits.json"));
     s
 }
 
@@ -97,6 +98,10 @@ fn start(broker: &Broker) -> Running {
 fn start_with(url: &str) -> Running {
     let dir = tempfile::tempdir().unwrap();
     let s = settings(url, dir.path());
+    start_settings(s, dir)
+}
+
+fn start_settings(s: MqttSettings, dir: tempfile::TempDir) -> Running {
     let (view_tx, view_rx) = watch::channel(view(0, true));
     let (limits_tx, limits_rx) = watch::channel(ExternalLimits::default());
     let (stop_tx, stop_rx) = watch::channel(false);

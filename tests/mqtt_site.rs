@@ -1,6 +1,7 @@
 //! MQTT with the real controller: the demo publishes to a broker given in the environment; an
 //! external limit lowers the chargers' setpoints and lapses at its expiry; a broker outage of a
-//! minute does not delay a single control cycle.
+//! minute does not delay a single control cycle; the external limit and the pauses survive
+//! SIGKILL of `hubgate run` with their expiry.
 
 mod support;
 
@@ -91,6 +92,7 @@ async fn the_demo_publishes_to_the_broker_in_the_environment() {
 }
 
 struct Running {
+    _dir: tempfile::TempDir,
     runtime: SiteRuntime,
     mqtt: MqttTask,
     view: watch::Receiver<SiteView>,
@@ -98,13 +100,17 @@ struct Running {
 }
 
 fn start(sim: &support::site::Simulated, broker_url: &str) -> Running {
+    let dir = tempfile::tempdir().unwrap();
     let mut config = sim.config.clone();
+    // The external limits' state file goes beside the database.
+    config.storage.database = Some(dir.path().join("hub.db"));
     config.mqtt = Some(hubgate::config::Mqtt {
         broker: broker_url.to_string(),
         credentials_file: None,
         ca_file: None,
         topic_prefix: None,
         home_assistant: false,
+        command_hmac_key_file: None,
     });
     let (view_tx, view) = watch::channel(SiteView::default());
     let (heartbeat, _) = watch::channel(0);
@@ -125,6 +131,7 @@ fn start(sim: &support::site::Simulated, broker_url: &str) -> Running {
     )
     .unwrap();
     Running {
+        _dir: dir,
         runtime,
         mqtt,
         view,
@@ -232,4 +239,130 @@ async fn a_broker_outage_of_a_minute_delays_no_control_cycle() {
     );
     r.mqtt.stop().await;
     r.runtime.stop().await;
+}
+
+fn spawn_daemon(config: &std::path::Path, dir: &std::path::Path) -> tokio::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .unwrap();
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_hubgate"))
+        .args(["run", "--config"])
+        .arg(config)
+        .env("RUNTIME_DIRECTORY", dir.join("run"))
+        .env("RUST_LOG", "info")
+        .env_remove("NOTIFY_SOCKET")
+        .stdout(std::process::Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("{e}: {s}"))
+}
+
+/// The state file once it holds what `pred` wants (bounded wait: it is written in the
+/// background).
+async fn state_file_where(
+    path: &std::path::Path,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let end = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(&text)
+            && pred(&v)
+        {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "state file never showed it"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_external_limit_and_pauses_survive_sigkill_with_their_expiry() {
+    let broker = Broker::start().await;
+    let sim = simulate(SITE, [10.0, 10.0, 10.0]).await;
+    sim.plug_in("c1", 32.0);
+    sim.plug_in("c2", 32.0);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    let mut config = sim.config.clone();
+    config.storage.database = Some(dir.path().join("hub.db"));
+    config.mqtt = Some(hubgate::config::Mqtt {
+        broker: broker.url(),
+        credentials_file: None,
+        ca_file: None,
+        topic_prefix: None,
+        home_assistant: false,
+        command_hmac_key_file: None,
+    });
+    let config_path = dir.path().join("site.toml");
+    std::fs::write(&config_path, toml::to_string(&config).unwrap()).unwrap();
+    let mut obs = Observer::connect(broker.port, "hubgate/ms/#").await;
+    let mut daemon = spawn_daemon(&config_path, dir.path());
+    obs.next_where(|t, p| t == "hubgate/ms/status" && p == "online")
+        .await;
+    for (topic, payload) in [
+        (
+            "hubgate/ms/cmd/limit",
+            r#"{"id":"l","limit_a":30,"expires_in_s":600}"#,
+        ),
+        (
+            "hubgate/ms/cmd/charger/c2",
+            r#"{"id":"p","action":"pause"}"#,
+        ),
+    ] {
+        obs.client
+            .publish(topic, rumqttc::QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+        let (_, resp, _) = obs.next_where(|t, _| t == "hubgate/ms/cmd/response").await;
+        assert_eq!(json(&resp)["accepted"], true, "{resp}");
+    }
+    let saved = state_file_where(&dir.path().join("hub.limits.json"), |v| {
+        v["paused"] == serde_json::json!(["c2"]) && v["limit_a"].is_array()
+    })
+    .await;
+    let expires_at = saved["expires_at_ms"].as_i64().unwrap();
+
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
+    obs.next_where(|t, p| t == "hubgate/ms/status" && p == "offline")
+        .await;
+    let mut daemon = spawn_daemon(&config_path, dir.path());
+    obs.next_where(|t, p| t == "hubgate/ms/status" && p == "online")
+        .await;
+    // Restored before anything: the same limit with the same absolute expiry, the same pause.
+    let (_, state, _) = obs.next_where(|t, _| t == "hubgate/ms/limit/state").await;
+    let state = json(&state);
+    assert_eq!(state["limit_a"], serde_json::json!([30.0, 30.0, 30.0]));
+    assert_eq!(state["expires_at_ms"], expires_at);
+    assert_eq!(state["paused"], serde_json::json!(["c2"]));
+    // And the controller runs under them.
+    let (_, site, _) = obs
+        .next_where(|t, p| t == "hubgate/ms/site/state" && json(p)["limit_source"] == "external")
+        .await;
+    assert_eq!(
+        json(&site)["grid_limit_a"],
+        serde_json::json!([30.0, 30.0, 30.0])
+    );
+    let (_, c2, _) = obs
+        .next_where(|t, p| {
+            t == "hubgate/ms/chargers/c2/state"
+                && json(p)["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("paused"))
+        })
+        .await;
+    assert_eq!(json(&c2)["setpoint_a"], 0.0);
+    daemon.start_kill().unwrap();
+    daemon.wait().await.unwrap();
 }

@@ -300,6 +300,9 @@ pub struct Mqtt {
     /// Publish Home Assistant MQTT discovery records.
     #[serde(default)]
     pub home_assistant: bool,
+    /// File with a shared secret: when set, only commands signed with it (HMAC-SHA256) are taken.
+    #[serde(default)]
+    pub command_hmac_key_file: Option<PathBuf>,
 }
 
 /// `[storage]`.

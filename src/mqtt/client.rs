@@ -7,7 +7,9 @@
 //! gets dropped); alert events are kept in order until the broker acknowledges them (QoS 1).
 
 use super::alerts::{AlertEvent, AlertTracker};
-use super::commands::{self, Bounds, MqttLimits, Response};
+use super::commands::{self, Bounds, MqttLimits, Now, Response};
+use super::persist::{self, Persisted, WallClock};
+use super::signed::Verifier;
 use super::tls;
 use super::topics::{Message, Topics};
 use super::{MqttSettings, Security};
@@ -37,23 +39,45 @@ struct State {
     tracker: AlertTracker,
     limits: MqttLimits,
     discovery: Vec<Message>,
+    /// The monotonic origin: limits lapse by it, never by the wall clock.
+    started: Instant,
+    wall: WallClock,
+    /// With a command key: checks signatures and nonces.
+    verifier: Option<Verifier>,
+    /// The state file's writer, when there is a state file.
+    saver: Option<watch::Sender<Option<Persisted>>>,
 }
 
-/// Runs until `stop` turns true.
-pub async fn run(
-    settings: MqttSettings,
-    mut view: watch::Receiver<SiteView>,
-    limits_tx: watch::Sender<ExternalLimits>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let topics = Topics::new(&settings.prefix);
-    let mut options = MqttOptions::new(
-        settings.client_id.clone(),
-        settings.host.clone(),
-        settings.port,
-    );
+impl State {
+    fn now(&self) -> Now {
+        Now {
+            mono_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            unix_ms: self.wall.now_ms(),
+        }
+    }
+}
+
+/// A message on a command topic.
+struct Incoming<'a> {
+    /// The topic below `<prefix>/cmd/`.
+    sub: &'a str,
+    payload: &'a [u8],
+    retained: bool,
+}
+
+/// The largest packet hubgate takes from the broker (bytes). Anything bigger makes the MQTT
+/// library drop the connection, so the broker should refuse it first (`docs/mqtt.md`); commands
+/// are refused with an answer far below this, at [`commands::MAX_COMMAND_BYTES`].
+pub const MAX_INCOMING_PACKET: usize = 256 * 1024;
+/// The largest packet hubgate sends (bytes): the daily summary of a large site fits with room.
+/// A message that would not fit is dropped with a warning, never sent to break the connection.
+pub const MAX_OUTGOING_PACKET: usize = 1024 * 1024;
+
+fn options(settings: &MqttSettings, topics: &Topics, host: String, port: u16) -> MqttOptions {
+    let mut options = MqttOptions::new(settings.client_id.clone(), host, port);
     options.set_keep_alive(Duration::from_secs(15));
     options.set_clean_session(true);
+    options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     options.set_last_will(LastWill::new(
         topics.status(),
         "offline",
@@ -65,25 +89,24 @@ pub async fn run(
     {
         options.set_credentials(user.clone(), c.password.clone().unwrap_or_default());
     }
+    options
+}
+
+/// Runs until `stop` turns true.
+pub async fn run(
+    settings: MqttSettings,
+    mut view: watch::Receiver<SiteView>,
+    limits_tx: watch::Sender<ExternalLimits>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let topics = Topics::new(&settings.prefix);
+    let mut options = options(&settings, &topics, settings.host.clone(), settings.port);
     // TLS runs through hubgate's own rustls connector behind a private Unix socket.
     let _bridge = match &settings.security {
         Security::Plain => None,
         Security::Tls(tls_settings) => match tls::Bridge::start(&settings, tls_settings).await {
             Ok(bridge) => {
-                options = MqttOptions::new(settings.client_id.clone(), bridge.path_string(), 0);
-                options.set_keep_alive(Duration::from_secs(15));
-                options.set_clean_session(true);
-                options.set_last_will(LastWill::new(
-                    topics.status(),
-                    "offline",
-                    QoS::AtLeastOnce,
-                    true,
-                ));
-                if let Some(c) = &settings.credentials
-                    && let Some(user) = &c.username
-                {
-                    options.set_credentials(user.clone(), c.password.clone().unwrap_or_default());
-                }
+                options = self::options(&settings, &topics, bridge.path_string(), 0);
                 options.set_transport(Transport::unix());
                 Some(bridge)
             }
@@ -109,7 +132,15 @@ pub async fn run(
         tracker: AlertTracker::new(settings.alerts.clone()),
         limits: MqttLimits::default(),
         discovery: Vec::new(),
+        started: Instant::now(),
+        wall: settings.wall_clock.clone(),
+        verifier: settings.command_key.clone().map(Verifier::new),
+        saver: settings.state_file.clone().map(persist::spawn_writer),
     };
+    if let Some(path) = &settings.state_file {
+        s.limits = persist::load(path, s.now(), &bounds);
+        publish_limits(&mut s, &limits_tx);
+    }
     let mut retry_at: Option<Instant> = None;
     // The daily summary: at start, then after each local midnight (the instant it is due for).
     let mut daily_due: Option<(Instant, i64)> = settings
@@ -120,10 +151,10 @@ pub async fn run(
     info!(broker = %settings.broker, prefix = %s.topics.prefix, "MQTT publishing");
 
     loop {
-        let expiry = s.limits.next_expiry().map(|ms| {
-            let wait = (ms - unix_ms()).max(0) as u64;
-            Instant::now() + Duration::from_millis(wait)
-        });
+        let expiry = s
+            .limits
+            .next_expiry()
+            .map(|ms| s.started + Duration::from_millis(ms));
         tokio::select! {
             ev = eventloop.poll(), if retry_at.is_none() => match ev {
                 Ok(Event::Incoming(Packet::ConnAck(_))) => {
@@ -136,7 +167,8 @@ pub async fn run(
                     let cmd_prefix = format!("{}/", s.topics.commands());
                     if let Some(sub) = p.topic.strip_prefix(&cmd_prefix)
                         && sub != "response" {
-                            handle_command(&mut s, &client, sub, &p.payload, &bounds, &limits_tx);
+                            let m = Incoming { sub, payload: &p.payload, retained: p.retain };
+                            handle_command(&mut s, &client, m, &bounds, &limits_tx);
                         }
                 }
                 Ok(Event::Incoming(Packet::PubAck(ack))) => {
@@ -172,7 +204,7 @@ pub async fn run(
                 daily_due = Some((Instant::now() + wait, next));
             }
             _ = sleep_until_opt(expiry) => {
-                if s.limits.expire(unix_ms()) {
+                if s.limits.expire(s.now().mono_ms) {
                     info!("external limit lapsed");
                     publish_limits(&mut s, &limits_tx);
                 }
@@ -310,6 +342,11 @@ fn flush(s: &mut State, client: &AsyncClient) {
         }
     }
     while let Some((topic, m)) = s.pending.pop_first() {
+        // Fixed header, topic length and topic: well within this margin.
+        if m.payload.len() + m.topic.len() + 16 > MAX_OUTGOING_PACKET {
+            warn!(topic = %m.topic, bytes = m.payload.len(), "MQTT message too large to send: dropped");
+            continue;
+        }
         if client
             .try_publish(
                 m.topic.clone(),
@@ -335,6 +372,9 @@ fn publish_limits(s: &mut State, limits_tx: &watch::Sender<ExternalLimits>) {
         l.mqtt = source;
         changed
     });
+    if let Some(saver) = &s.saver {
+        saver.send_replace(Some(Persisted::of(&s.limits)));
+    }
     let m = s.topics.limit(&s.limits);
     s.pending.insert(m.topic.clone(), m);
 }
@@ -342,16 +382,25 @@ fn publish_limits(s: &mut State, limits_tx: &watch::Sender<ExternalLimits>) {
 fn handle_command(
     s: &mut State,
     client: &AsyncClient,
-    sub: &str,
-    payload: &[u8],
+    m: Incoming<'_>,
     bounds: &Bounds,
     limits_tx: &watch::Sender<ExternalLimits>,
 ) {
-    let (id, result) = commands::parse(sub, payload, bounds);
+    let sub = m.sub;
+    let now = s.now();
+    let opened =
+        commands::admit(m.retained, m.payload.len()).and_then(|()| match &mut s.verifier {
+            Some(v) => v.open(sub, m.payload, now.unix_ms),
+            None => Ok(m.payload.to_vec()),
+        });
+    let (id, result) = match opened {
+        Ok(body) => commands::parse(sub, &body, bounds),
+        Err(reason) => (commands::id_of(m.payload), Err(reason)),
+    };
     let response = match result {
         Ok(command) => {
             info!(command = sub, ?command, "MQTT command accepted");
-            s.limits.apply(&command, unix_ms());
+            s.limits.apply(&command, now);
             publish_limits(s, limits_tx);
             Response {
                 id,
@@ -361,7 +410,7 @@ fn handle_command(
             }
         }
         Err(reason) => {
-            warn!(command = sub, %reason, "MQTT command refused");
+            warn!(command = sub, retained = m.retained, bytes = m.payload.len(), %reason, "MQTT command refused");
             Response {
                 id,
                 command: sub.to_string(),

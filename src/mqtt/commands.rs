@@ -162,22 +162,79 @@ fn parse_charger(
     }
 }
 
+/// Largest command payload taken (bytes); a larger one is refused with an answer.
+pub const MAX_COMMAND_BYTES: usize = 4096;
+
+/// Whether a delivered message may be treated as a command at all: a retained one (the broker
+/// hands it over again at every connect) and an oversized one are refused before parsing.
+pub fn admit(retained: bool, payload_len: usize) -> Result<(), String> {
+    if retained {
+        return Err(
+            "retained commands are not applied: publish commands without the retain flag \
+             (and clear this one with an empty retained message)"
+                .into(),
+        );
+    }
+    if payload_len > MAX_COMMAND_BYTES {
+        return Err(format!(
+            "payload of {payload_len} bytes is above the {MAX_COMMAND_BYTES}-byte command limit"
+        ));
+    }
+    Ok(())
+}
+
+/// The `id` of a payload refused before parsing (not looked for in an oversized one).
+pub fn id_of(payload: &[u8]) -> Option<String> {
+    if payload.len() > MAX_COMMAND_BYTES {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(payload).ok()?;
+    match value.get("id")? {
+        Value::String(s) if s.len() <= 64 => Some(s.clone()),
+        _ => None,
+    }
+}
+
+/// Now on both clocks: the monotonic one (ms since the MQTT task started), which alone decides
+/// when a limit lapses, and the wall clock (ms since the Unix epoch, UTC), which only dates it
+/// for the state topic and the state file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    pub mono_ms: u64,
+    pub unix_ms: i64,
+}
+
+/// An external site cap in force.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cap {
+    pub limit_a: PerPhase<f64>,
+    /// When it lapses on the monotonic clock.
+    pub until_mono_ms: u64,
+    /// The same instant on the wall clock as it read when the limit was set (UTC).
+    pub until_unix_ms: i64,
+}
+
 /// What the MQTT side currently imposes, with the limit's expiry.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MqttLimits {
-    pub site_cap: Option<(PerPhase<f64>, i64)>,
+    pub site_cap: Option<Cap>,
     pub paused: BTreeSet<String>,
 }
 
 impl MqttLimits {
-    /// Applies a validated command at `now_ms`.
-    pub fn apply(&mut self, command: &Command, now_ms: i64) {
+    /// Applies a validated command at `now`.
+    pub fn apply(&mut self, command: &Command, now: Now) {
         match command {
             Command::SetLimit {
                 limit_a,
                 expires_in_s,
             } => {
-                self.site_cap = Some((*limit_a, now_ms + (expires_in_s * 1000.0) as i64));
+                let ms = (expires_in_s * 1000.0).round() as u64;
+                self.site_cap = Some(Cap {
+                    limit_a: *limit_a,
+                    until_mono_ms: now.mono_ms.saturating_add(ms),
+                    until_unix_ms: now.unix_ms.saturating_add(ms as i64),
+                });
             }
             Command::ClearLimit => self.site_cap = None,
             Command::Pause { charger } => {
@@ -189,24 +246,24 @@ impl MqttLimits {
         }
     }
 
-    /// Drops a limit whose expiry has passed. True when something lapsed.
-    pub fn expire(&mut self, now_ms: i64) -> bool {
-        if self.site_cap.is_some_and(|(_, until)| until <= now_ms) {
+    /// Drops a limit whose expiry has passed on the monotonic clock. True when something lapsed.
+    pub fn expire(&mut self, mono_ms: u64) -> bool {
+        if self.site_cap.is_some_and(|c| c.until_mono_ms <= mono_ms) {
             self.site_cap = None;
             return true;
         }
         false
     }
 
-    /// When the current limit lapses, if any (ms since the epoch).
-    pub fn next_expiry(&self) -> Option<i64> {
-        self.site_cap.map(|(_, until)| until)
+    /// When the current limit lapses, if any (monotonic ms).
+    pub fn next_expiry(&self) -> Option<u64> {
+        self.site_cap.map(|c| c.until_mono_ms)
     }
 
     /// As the control loop takes them.
     pub fn to_source(&self) -> SourceLimits {
         SourceLimits {
-            site_cap_a: self.site_cap.map(|(l, _)| l),
+            site_cap_a: self.site_cap.map(|c| c.limit_a),
             charger_cap_a: Default::default(),
             paused: self.paused.clone(),
         }
@@ -224,6 +281,13 @@ mod tests {
         }
     }
 
+    fn at(mono_ms: u64) -> Now {
+        Now {
+            mono_ms,
+            unix_ms: 1_700_000_000_000 + mono_ms as i64,
+        }
+    }
+
     #[test]
     fn a_valid_limit_is_accepted_and_lapses() {
         let (id, c) = parse(
@@ -234,7 +298,7 @@ mod tests {
         assert_eq!(id.as_deref(), Some("a1"));
         let c = c.unwrap();
         let mut l = MqttLimits::default();
-        l.apply(&c, 1_000);
+        l.apply(&c, at(1_000));
         assert_eq!(l.to_source().site_cap_a, Some(PerPhase([40.0, 30.0, 40.0])));
         assert!(!l.expire(60_999));
         assert!(l.expire(61_000));
@@ -284,12 +348,60 @@ mod tests {
     fn pause_and_resume() {
         let mut l = MqttLimits::default();
         let (_, c) = parse("charger/cp-1", br#"{"action":"pause"}"#, &bounds());
-        l.apply(&c.unwrap(), 0);
+        l.apply(&c.unwrap(), at(0));
         assert!(l.to_source().paused.contains("cp-1"));
         let (_, c) = parse("charger/cp-1", br#"{"action":"resume"}"#, &bounds());
-        l.apply(&c.unwrap(), 0);
+        l.apply(&c.unwrap(), at(0));
         assert!(l.to_source().paused.is_empty());
         let (_, c) = parse("limit", br#"{"limit_a":null}"#, &bounds());
         assert_eq!(c.unwrap(), Command::ClearLimit);
+    }
+
+    #[test]
+    fn a_wall_clock_jump_neither_shortens_nor_lengthens_a_limit() {
+        let (_, c) = parse("limit", br#"{"limit_a":30,"expires_in_s":600}"#, &bounds());
+        let c = c.unwrap();
+        let mut l = MqttLimits::default();
+        l.apply(&c, at(5_000));
+        let set = l.site_cap.unwrap();
+        assert_eq!(set.until_unix_ms, at(605_000).unix_ms);
+        // Only the monotonic clock decides: 2 s later, whatever the wall clock says, it holds.
+        assert!(!l.expire(7_000));
+        assert!(!l.expire(604_999));
+        assert!(l.expire(605_000));
+    }
+
+    #[test]
+    fn retained_and_oversized_messages_are_not_commands() {
+        assert!(admit(false, 100).is_ok());
+        assert!(admit(false, MAX_COMMAND_BYTES).is_ok());
+        assert!(admit(true, 10).unwrap_err().contains("retained"));
+        assert_eq!(
+            id_of(br#"{"id":"k","action":"pause"}"#).as_deref(),
+            Some("k")
+        );
+        assert_eq!(id_of(" ".repeat(MAX_COMMAND_BYTES + 1).as_bytes()), None);
+        assert!(
+            admit(false, 20_000)
+                .unwrap_err()
+                .contains("20000 bytes is above")
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_limit_lapses_exactly_at_its_monotonic_expiry(
+            set_at in 0u64..1_000_000_000,
+            secs in 1u32..=86_400,
+            wall in -10_000_000_000_000i64..10_000_000_000_000,
+        ) {
+            let mut l = MqttLimits::default();
+            let now = Now { mono_ms: set_at, unix_ms: wall };
+            let cmd = Command::SetLimit { limit_a: PerPhase::splat(10.0), expires_in_s: f64::from(secs) };
+            l.apply(&cmd, now);
+            let until = set_at + u64::from(secs) * 1000;
+            proptest::prop_assert!(!l.clone().expire(until - 1));
+            proptest::prop_assert!(l.expire(until));
+        }
     }
 }

@@ -7,6 +7,8 @@
 pub mod alerts;
 pub mod client;
 pub mod commands;
+pub mod persist;
+pub mod signed;
 pub mod storage;
 pub mod tls;
 pub mod topics;
@@ -95,6 +97,12 @@ pub struct MqttSettings {
     pub database: Option<PathBuf>,
     /// The daily summary's source: published at start and after each local midnight.
     pub daily_report: Option<crate::report::daily::DailySource>,
+    /// Where the external limit and the pauses are kept across a restart (beside the database).
+    pub state_file: Option<PathBuf>,
+    /// With `command_hmac_key_file`: only signed commands are taken (`signed.rs`).
+    pub command_key: Option<signed::CommandKey>,
+    /// The wall clock that dates limits (expiry itself runs on the monotonic clock).
+    pub wall_clock: persist::WallClock,
 }
 
 impl MqttSettings {
@@ -125,6 +133,11 @@ impl MqttSettings {
             .credentials_file
             .as_deref()
             .map(Credentials::load)
+            .transpose()?;
+        let command_key = m
+            .command_hmac_key_file
+            .as_deref()
+            .map(load_command_key)
             .transpose()?;
         Ok(Some(MqttSettings {
             broker: m.broker.clone(),
@@ -161,8 +174,22 @@ impl MqttSettings {
                     &crate::report::load::local_zone_label(),
                 ),
             }),
+            command_key,
+            state_file: Some(persist::state_file_for(&config.database_path())),
+            wall_clock: persist::WallClock::default(),
         }))
     }
+}
+
+fn load_command_key(path: &Path) -> Result<signed::CommandKey, MqttError> {
+    let text = std::fs::read_to_string(path).map_err(|source| MqttError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    signed::CommandKey::from_text(&text).map_err(|message| MqttError::Credentials {
+        path: path.to_path_buf(),
+        message,
+    })
 }
 
 /// Starts the MQTT task.

@@ -136,8 +136,8 @@ impl Topics {
     /// The retained external limit in force (`null` when none).
     pub fn limit(&self, limits: &MqttLimits) -> Message {
         let payload = match limits.site_cap {
-            Some((l, until)) => {
-                json!({"limit_a": l.0, "expires_at_ms": until, "paused": limits.paused})
+            Some(c) => {
+                json!({"limit_a": c.limit_a.0, "expires_at_ms": c.until_unix_ms, "paused": limits.paused})
             }
             None => json!({"limit_a": null, "expires_at_ms": null, "paused": limits.paused}),
         };

@@ -40,7 +40,13 @@ impl Broker {
 
     /// Starts a broker on `port` (to bring one back on the same port after an outage).
     pub async fn start_on(port: u16) -> Broker {
-        Self::start_with(port, None).await
+        Self::start_with(port, None, None).await
+    }
+
+    /// A broker that admits only `users` (name, password) and enforces `acl` (mosquitto's
+    /// `acl_file` syntax).
+    pub async fn start_with_acl(users: &[(&str, &str)], acl: &str) -> Broker {
+        Self::start_with(free_port(), None, Some((users, acl))).await
     }
 
     /// A broker with a plain listener and a TLS one using these PEM files (ca, cert, key).
@@ -49,18 +55,39 @@ impl Broker {
         cert: &std::path::Path,
         key: &std::path::Path,
     ) -> Broker {
-        Self::start_with(free_port(), Some((free_port(), ca, cert, key))).await
+        Self::start_with(free_port(), Some((free_port(), ca, cert, key)), None).await
     }
 
     async fn start_with(
         port: u16,
         tls: Option<(u16, &std::path::Path, &std::path::Path, &std::path::Path)>,
+        auth: Option<(&[(&str, &str)], &str)>,
     ) -> Broker {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("mosquitto.conf");
         let mut text = format!(
-            "per_listener_settings false\nallow_anonymous true\npersistence false\nlistener {port} 127.0.0.1\n"
+            "per_listener_settings false\nallow_anonymous {}\npersistence false\nlistener {port} 127.0.0.1\n",
+            auth.is_none()
         );
+        if let Some((users, acl)) = auth {
+            let (pw, acl_file) = (dir.path().join("passwd"), dir.path().join("acl"));
+            std::fs::write(&pw, "").unwrap();
+            for (user, password) in users {
+                let ok = Command::new("mosquitto_passwd")
+                    .arg("-b")
+                    .arg(&pw)
+                    .args([user, password])
+                    .status()
+                    .expect("mosquitto_passwd");
+                assert!(ok.success(), "mosquitto_passwd {user}");
+            }
+            std::fs::write(&acl_file, acl).unwrap();
+            text.push_str(&format!(
+                "password_file {}\nacl_file {}\n",
+                pw.display(),
+                acl_file.display()
+            ));
+        }
         if let Some((tls_port, ca, cert, key)) = tls {
             text.push_str(&format!(
                 "listener {tls_port} 127.0.0.1\ncafile {}\ncertfile {}\nkeyfile {}\n",
@@ -140,8 +167,21 @@ pub struct Observer {
 
 impl Observer {
     pub async fn connect(port: u16, filter: &str) -> Observer {
+        Self::connect_with(port, filter, None).await
+    }
+
+    /// An observer that logs in as `user`.
+    pub async fn connect_as(port: u16, filter: &str, user: &str, password: &str) -> Observer {
+        Self::connect_with(port, filter, Some((user, password))).await
+    }
+
+    async fn connect_with(port: u16, filter: &str, login: Option<(&str, &str)>) -> Observer {
         let mut opts = MqttOptions::new(format!("observer-{}", rand_id()), "127.0.0.1", port);
         opts.set_keep_alive(Duration::from_secs(5));
+        opts.set_max_packet_size(1 << 20, 1 << 20);
+        if let Some((user, password)) = login {
+            opts.set_credentials(user, password);
+        }
         let (client, mut events) = AsyncClient::new(opts, 64);
         client.subscribe(filter, QoS::AtLeastOnce).await.unwrap();
         // Wait for the subscription to be acknowledged.
@@ -188,6 +228,49 @@ impl Observer {
             got.insert(t, (p, r));
         }
         got
+    }
+
+    /// Publishes at QoS 1 and waits (bounded) for the broker's PUBACK: the broker has handled
+    /// it (delivered or, denied by its ACL, dropped) before anything published after.
+    pub async fn publish_acked(&mut self, topic: &str, payload: &str) {
+        self.client
+            .publish(topic, QoS::AtLeastOnce, false, payload)
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let ev = tokio::time::timeout_at(deadline, self.events.poll())
+                .await
+                .expect("no PUBACK within 15 s")
+                .expect("observer connection");
+            if matches!(ev, Event::Incoming(Packet::PubAck(_))) {
+                return;
+            }
+        }
+    }
+
+    /// Every publish up to and including the first that satisfies `pred` (within 15 s in all),
+    /// with its retain flag: to count what came before it.
+    pub async fn until(
+        &mut self,
+        pred: impl Fn(&str, &str) -> bool,
+    ) -> Vec<(String, String, bool)> {
+        let mut out = Vec::new();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let Ok(ev) = tokio::time::timeout_at(deadline, self.events.poll()).await else {
+                panic!("no matching message within 15 s; got {out:?}");
+            };
+            let ev = ev.expect("observer connection");
+            if let Event::Incoming(Packet::Publish(p)) = ev {
+                let payload = String::from_utf8_lossy(&p.payload).into_owned();
+                let done = pred(&p.topic, &payload);
+                out.push((p.topic, payload, p.retain));
+                if done {
+                    return out;
+                }
+            }
+        }
     }
 
     /// Every publish arriving within `window` (to check that something does NOT arrive twice).
