@@ -9,11 +9,13 @@ mod commands;
 pub mod connector;
 mod cycle;
 mod effects;
+mod keep;
 pub mod energy;
 pub mod observe;
 mod recovery;
 pub mod tariff;
 mod task;
+pub mod unjournaled;
 
 pub use cycle::{other_load, uplink_view};
 pub use task::{SessionConfig, SessionError, Sessions};
