@@ -143,7 +143,11 @@ pub fn render(v: &SiteView) -> String {
         let _ = writeln!(
             out,
             "DATABASE {}: {}  {} transaction event(s) in memory  ({})",
-            if s.available { "RECOVERING" } else { "UNAVAILABLE" },
+            if s.available {
+                "RECOVERING"
+            } else {
+                "UNAVAILABLE"
+            },
             s.fault.as_deref().unwrap_or("journaling what was kept"),
             s.unjournaled_events,
             s.on_failure

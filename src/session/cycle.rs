@@ -5,13 +5,13 @@
 use super::energy::Counter;
 use super::observe::{meter_reading, observation};
 use super::task::{Hub, JOURNAL_EVERY};
+use super::unjournaled::is_provisional;
 use crate::limits::SourceLimits;
 use crate::ocpp::chargepoint::Registration;
 use crate::ocpp::chargepoint::SiteEvent;
 use crate::ocpp::link::{LinkState, LinkStatus};
 use crate::ocpp::messages::{ChargePointErrorCode, ChargePointStatus};
 use crate::phase::PerPhase;
-use super::unjournaled::is_provisional;
 use crate::store::journal::{self, Sample};
 use crate::store::settings;
 use crate::view::{SiteView, UplinkView};
@@ -126,11 +126,16 @@ impl Hub {
                 for ((i, sample, register), result) in due.into_iter().zip(results) {
                     match result {
                         Ok(_) => self.slots[i].journaled = (Instant::now(), register),
-                        Err(e) => tracing::warn!(local = sample.tx, "meter reading not journaled: {e}"),
+                        Err(e) => {
+                            tracing::warn!(local = sample.tx, "meter reading not journaled: {e}")
+                        }
                     }
                 }
             }
-            Err(e) => tracing::warn!(transactions = due.len(), "meter readings not journaled: {e}"),
+            Err(e) => tracing::warn!(
+                transactions = due.len(),
+                "meter readings not journaled: {e}"
+            ),
         }
     }
 

@@ -6,13 +6,13 @@ use super::task::{CACHE_MAX, Hub};
 use super::unjournaled::is_provisional;
 use crate::auth::{self, Local, Settings, Step};
 use crate::config::StorageFailure;
-use crate::store::StoreError;
 use crate::device::DeviceCommand;
 use crate::ocpp::chargepoint::SiteEvent;
 use crate::ocpp::messages::{
     CiString20, IdTagInfo, Reason, StartTransaction, StopTransaction, Timestamp,
 };
 use crate::ocpp::metering::whole_wh;
+use crate::store::StoreError;
 use crate::store::auth as store_auth;
 use crate::store::journal::{NewTransaction, StopRecord};
 use crate::uplink::conv::{known, known_ocpp, to_store};
@@ -248,7 +248,10 @@ impl Hub {
                 }
             }
             Err(e) if e.is_storage_fault() => {
-                tracing::warn!(connector, "transaction start held until the journal can be written: {e}");
+                tracing::warn!(
+                    connector,
+                    "transaction start held until the journal can be written: {e}"
+                );
                 self.slots[i].machine.start_held(start, now, &self.rules);
             }
             Err(e) => {

@@ -125,7 +125,11 @@ impl Hub {
                         Ok(()) => {
                             self.slots[i].kept.journaled(None);
                             tracing::info_span!("transaction", connector, local).in_scope(|| {
-                                tracing::info!(meter_stop_wh, ?reason, "kept transaction stop journaled");
+                                tracing::info!(
+                                    meter_stop_wh,
+                                    ?reason,
+                                    "kept transaction stop journaled"
+                                );
                             });
                             self.send(SiteEvent::TransactionStopped {
                                 local,

@@ -163,7 +163,13 @@ fn a_stop_kept_in_memory_ends_its_transaction_and_the_next_car_is_a_new_one() {
         .journal
         .rows
         .iter()
-        .map(|r| (r.0, (r.1 - at(0).utc).num_seconds(), r.2.map(|s| (s - at(0).utc).num_seconds())))
+        .map(|r| {
+            (
+                r.0,
+                (r.1 - at(0).utc).num_seconds(),
+                r.2.map(|s| (s - at(0).utc).num_seconds()),
+            )
+        })
         .collect();
     assert_eq!(
         rows,

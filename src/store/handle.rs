@@ -10,6 +10,7 @@ use super::Millis;
 use super::auth::{self, CacheEntry, IdTagInfo, ListEntry, ListOutcome, ListUpdate};
 use super::backlog::{self, Backlog, Thinned};
 use super::error::{StoreError, StoreResult};
+use super::health::StoreHealth;
 use super::history::{self, StatusChange};
 use super::journal::{
     self, LocalTxId, NewTransaction, Recorded, Sample, StopRecord, TransactionRecord,
@@ -21,7 +22,6 @@ use super::settings::{self, Availability};
 use super::writer::{Counters, Finish, Job, Msg, WriterStats};
 use rusqlite::Connection;
 use std::sync::Arc;
-use super::health::StoreHealth;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// A cloneable handle to the store's writer.

@@ -50,7 +50,9 @@ pub(crate) fn always_available() -> watch::Receiver<StoreHealth> {
 
 /// How long to wait before reopen attempt `attempt` (1, 2, ...): doubling from `min`, at most `max`.
 pub fn reopen_delay(attempt: u64, min: Duration, max: Duration) -> Duration {
-    let doublings = u32::try_from(attempt.saturating_sub(1)).unwrap_or(u32::MAX).min(20);
+    let doublings = u32::try_from(attempt.saturating_sub(1))
+        .unwrap_or(u32::MAX)
+        .min(20);
     min.saturating_mul(1u32 << doublings).min(max)
 }
 

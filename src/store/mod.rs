@@ -36,8 +36,8 @@ pub use db::{APPLICATION_ID, Store};
 pub use error::{StoreError, StoreResult};
 pub use handle::WriterHandle;
 pub use health::StoreHealth;
-pub use supervise::{SuperviseOptions, supervise};
 pub use migrations::SCHEMA_VERSION;
+pub use supervise::{SuperviseOptions, supervise};
 pub use writer::{StoreWriter, WriterOptions, WriterStats};
 
 use rusqlite::Connection;

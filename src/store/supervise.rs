@@ -148,7 +148,12 @@ fn open(path: &Path) -> StoreResult<(Store, FileId)> {
         })?;
     }
     let store = Store::open(path)?;
-    settings::set(store.conn(), "store.opened_at", &now_ms().to_string(), now_ms())?;
+    settings::set(
+        store.conn(),
+        "store.opened_at",
+        &now_ms().to_string(),
+        now_ms(),
+    )?;
     let id = file_id(path).ok_or_else(|| StoreError::Unavailable("the file vanished".into()))?;
     Ok((store, id))
 }
@@ -167,7 +172,7 @@ fn serve(
     let mut next_check = Instant::now() + options.check_every;
     let mut next_quick = Instant::now() + options.quick_check_every;
     loop {
-        let first = match rt.block_on(tokio::time::timeout_at(next_check, rx.recv())) {
+        let first = match recv_until(rt, rx, next_check) {
             Err(_) => {
                 next_check = Instant::now() + options.check_every;
                 if let Some(f) = identity_fault(id, file_id(store.path())) {
@@ -215,7 +220,7 @@ fn refuse_until(
     closing: &mut Closing,
 ) -> bool {
     loop {
-        match rt.block_on(tokio::time::timeout_at(deadline, rx.recv())) {
+        match recv_until(rt, rx, deadline) {
             Err(_) => return true,
             Ok(None) => return false,
             Ok(Some(Msg::Job(job))) => {
@@ -227,6 +232,15 @@ fn refuse_until(
             }
         }
     }
+}
+
+/// The next message, or `Err` at `deadline`. (The timer is made inside the runtime.)
+fn recv_until(
+    rt: &Runtime,
+    rx: &mut mpsc::Receiver<Msg>,
+    deadline: Instant,
+) -> Result<Option<Msg>, tokio::time::error::Elapsed> {
+    rt.block_on(async { tokio::time::timeout_at(deadline, rx.recv()).await })
 }
 
 fn refuse_all(rx: &mut mpsc::Receiver<Msg>, why: &str) {

@@ -106,7 +106,11 @@ impl StoreWriter {
             .name("hubgate-store".into())
             .spawn(move || run(store, rx, options.max_batch.max(1), &c))
             .map_err(|source| StoreError::Io { path, source })?;
-        Ok(WriterHandle::new(tx, counters, super::health::always_available()))
+        Ok(WriterHandle::new(
+            tx,
+            counters,
+            super::health::always_available(),
+        ))
     }
 }
 
