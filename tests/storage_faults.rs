@@ -94,6 +94,19 @@ impl Daemon {
         );
     }
 
+    /// Until the log holds `needle` (bounded).
+    fn wait_log(&mut self, needle: &str) {
+        let end = Instant::now() + WAIT;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < end,
+                "no {needle:?} in the log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     fn stop(mut self) -> String {
         let _ = Command::new("kill")
             .arg("-TERM")
@@ -213,6 +226,23 @@ fn transactions(db: &Path) -> Vec<(i64, i64, Option<i64>)> {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap()
+}
+
+/// [`transactions`] once `ok` holds for them (bounded); the database may not be there yet.
+fn wait_transactions(
+    db: &Path,
+    what: &str,
+    ok: impl Fn(&[(i64, i64, Option<i64>)]) -> bool,
+) -> Vec<(i64, i64, Option<i64>)> {
+    let end = Instant::now() + WAIT;
+    loop {
+        let txs = std::panic::catch_unwind(|| transactions(db)).unwrap_or_default();
+        if ok(&txs) {
+            return txs;
+        }
+        assert!(Instant::now() < end, "{what}: {txs:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// Each transaction after the one before it, each stopped before the next starts.
@@ -437,4 +467,35 @@ async fn a_foreign_database_is_left_untouched_and_the_site_runs_without_it() {
     let log = tokio::task::block_in_place(|| daemon.stop());
     assert!(log.contains("database unavailable"), "{log}");
     assert_eq!(std::fs::read(&db).unwrap(), foreign, "the file was changed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_deleted_while_running_is_noticed_and_the_running_transaction_journaled_again() {
+    let mut sim = simulate(SMALL_SITE, [5.0; 3]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state").join("hubgate.db");
+    let config = write_config(&mut sim, dir.path(), &db, StorageFailure::PauseNewSessions);
+    let mut daemon = tokio::task::block_in_place(|| Daemon::start(dir.path(), &config));
+    sim.plug_in("c1", 16.0);
+    let started = tokio::task::block_in_place(|| {
+        daemon.wait_for("c1 charging", |v| {
+            balanced(v) && charger(v, "c1")["setpoint_a"].as_f64() >= Some(6.0)
+        });
+        wait_transactions(&db, "c1's transaction journaled", |t| t.len() == 1)[0]
+    });
+
+    for side in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{side}", db.display()));
+    }
+    tokio::task::block_in_place(|| {
+        daemon.wait_log("the database file was deleted while in use");
+        daemon.wait_log("database available again");
+        set_plugged(&sim, "c1", false);
+        daemon.wait_log("journaled again");
+    });
+    let txs = wait_transactions(&db, "the transaction journaled again, stopped", |t| {
+        t.len() == 1 && t[0].2.is_some()
+    });
+    assert_eq!((txs[0].0, txs[0].1), (1, started.1), "{txs:?}");
+    tokio::task::block_in_place(|| daemon.stop());
 }

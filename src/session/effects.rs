@@ -312,6 +312,32 @@ impl Hub {
                 self.slots[i].kept.keep_stop(&effect);
                 self.slots[i].machine.stopped()
             }
+            Err(StoreError::NotFound { .. }) => {
+                // The database was recreated under the transaction: journal it afresh, its
+                // start as it happened, then its stop.
+                span.in_scope(|| {
+                    tracing::warn!("transaction not in the journal (the database was recreated): journaled again");
+                });
+                let slot = &mut self.slots[i];
+                if let Some(tx) = slot.machine.tx() {
+                    let start = Effect::Start {
+                        id_tag: tx.id_tag.clone(),
+                        meter_start_wh: tx.meter_start_wh,
+                        at: tx.started,
+                    };
+                    if let Some(provisional) = slot.kept.keep_start(&start) {
+                        slot.kept.keep_stop(&Effect::Stop {
+                            local: provisional,
+                            meter_stop_wh,
+                            at,
+                            reason,
+                            id_tag,
+                            cost,
+                        });
+                    }
+                }
+                slot.machine.stopped()
+            }
             Err(e) => {
                 // The journal refuses it (not the disk): it never will take it.
                 span.in_scope(|| tracing::error!("transaction stop not journaled: {e}"));

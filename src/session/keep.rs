@@ -7,6 +7,7 @@ use super::task::Hub;
 use super::unjournaled::{Event, is_provisional};
 use crate::config::StorageFailure;
 use crate::ocpp::chargepoint::SiteEvent;
+use crate::ocpp::messages::{CiString20, Reason};
 use crate::ocpp::metering::whole_wh;
 use crate::view::StorageView;
 
@@ -25,11 +26,59 @@ impl Hub {
             );
         }
         self.storage = health;
-        if self.storage.available && self.kept_events() > 0 {
+        if self.storage.available && self.recovery_pending {
+            self.close_orphans().await;
+        }
+        if self.storage.available && !self.recovery_pending && self.kept_events() > 0 {
             self.journal_kept().await;
         }
         self.rules.hold_new_sessions = self.on_failure == StorageFailure::PauseNewSessions
             && (!self.storage.available || self.kept_events() > 0);
+    }
+
+    /// The open transactions of the journal that could not be read at start are closed (reason
+    /// PowerLoss, at their last journaled register): the cars of now, if any, are sessions of
+    /// their own. A transaction a connector runs is left alone.
+    async fn close_orphans(&mut self) {
+        let open = match self.writer.open_transactions().await {
+            Ok(open) => open,
+            Err(e) => {
+                tracing::warn!("open transactions still not read: {e}");
+                return;
+            }
+        };
+        self.recovery_pending = false;
+        for t in open {
+            let local = u64::try_from(t.id).unwrap_or(0);
+            if self
+                .slots
+                .iter()
+                .any(|s| s.machine.tx().is_some_and(|tx| tx.local == local))
+            {
+                continue;
+            }
+            let span = tracing::info_span!("transaction", connector = t.connector, local);
+            let id = CiString20::truncated(&t.id_tag);
+            let at = chrono::Utc::now();
+            let stop_wh = t.last_meter_wh as f64;
+            match self
+                .record_stop(local, stop_wh, at, Reason::PowerLoss, Some(id), None)
+                .await
+            {
+                Ok(()) => span.in_scope(|| {
+                    tracing::info!(
+                        meter_stop_wh = stop_wh,
+                        "transaction closed once the database could be read"
+                    );
+                }),
+                Err(e) => {
+                    if e.is_storage_fault() {
+                        self.recovery_pending = true;
+                    }
+                    span.in_scope(|| tracing::error!("transaction not closed: {e}"));
+                }
+            }
+        }
     }
 
     /// Transaction events waiting for the journal, on every connector.

@@ -142,6 +142,9 @@ pub(super) struct Hub {
     pub storage: StoreHealth,
     /// When the running transactions' registers were last journaled.
     pub registers_at: Instant,
+    /// The journal's open transactions could not be read at start: they are closed once the
+    /// database can be read.
+    pub recovery_pending: bool,
 }
 
 impl Hub {
@@ -198,6 +201,7 @@ impl Hub {
             backlog_at: None,
             maintained_at: Instant::now(),
             registers_at: Instant::now(),
+            recovery_pending: false,
         })
     }
 
