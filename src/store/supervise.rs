@@ -61,7 +61,8 @@ enum Exit {
 pub fn supervise(path: PathBuf, options: SuperviseOptions) -> StoreResult<WriterHandle> {
     let (tx, rx) = mpsc::channel(options.writer.queue.max(1));
     let counters = Arc::new(Counters::default());
-    let (health_tx, health_rx) = watch::channel(StoreHealth::failed("opening", now_ms(), 0));
+    // Until the first open has failed, requests wait for it rather than being refused.
+    let (health_tx, health_rx) = watch::channel(StoreHealth::ok(now_ms()));
     let c = counters.clone();
     let thread_path = path.clone();
     std::thread::Builder::new()
@@ -172,20 +173,21 @@ fn serve(
     let mut next_check = Instant::now() + options.check_every;
     let mut next_quick = Instant::now() + options.quick_check_every;
     loop {
-        let first = match recv_until(rt, rx, next_check) {
-            Err(_) => {
-                next_check = Instant::now() + options.check_every;
-                if let Some(f) = identity_fault(id, file_id(store.path())) {
-                    return Exit::Fault(f.to_string());
-                }
-                if Instant::now() >= next_quick {
-                    next_quick = Instant::now() + options.quick_check_every;
-                    if let Err(e) = super::db::quick_check(conn, store.path()) {
-                        return Exit::Fault(e.to_string());
-                    }
-                }
-                continue;
+        if Instant::now() >= next_check {
+            next_check = Instant::now() + options.check_every;
+            if let Some(f) = identity_fault(id, file_id(store.path())) {
+                return Exit::Fault(f.to_string());
             }
+            if Instant::now() >= next_quick {
+                next_quick = Instant::now() + options.quick_check_every;
+                if let Err(e) = super::db::quick_check(conn, store.path()) {
+                    return Exit::Fault(e.to_string());
+                }
+            }
+        }
+        let first = match recv_until(rt, rx, next_check) {
+            // Time for the checks, at the top of the loop.
+            Err(_) => continue,
             Ok(None) => return Exit::Stop,
             Ok(Some(m)) => m,
         };

@@ -48,7 +48,6 @@ async fn a_damaged_file_is_refused_at_once_and_used_once_replaced() {
 async fn a_file_deleted_under_the_writer_is_noticed_and_recreated() {
     let (_dir, path) = temp_db();
     let w = supervise(path.clone(), options()).unwrap();
-    until_available(&w, true).await;
     w.set_setting("k", "v", 1).await.unwrap();
     let opened = w.health().borrow().since_ms;
     let mut health = w.health();
