@@ -1,7 +1,11 @@
 //! `hubgate run`: the daemon as systemd runs it.
 //!
-//! Start: load and check the config (a bad config exits non-zero with every problem), open the
-//! database, start the site, serve the status socket, tell systemd READY=1. Then:
+//! Start: load and check the config (a bad config exits non-zero with every problem), take the
+//! single-instance lock beside the database (a second daemon on the same database exits
+//! non-zero naming the first one's PID, and touches nothing of it), start the database's
+//! supervised writer, start the site, serve the status socket, tell systemd READY=1. The site
+//! never waits for the database: one that cannot be opened or written is retried in the
+//! background while load management runs (see [`crate::store::supervise`]). Then:
 //! - the watchdog is pinged only while the control loop cycles;
 //! - SIGHUP re-reads the config: a config with problems is reported and the running one kept; a
 //!   good one replaces the running site;
@@ -15,10 +19,12 @@ use crate::service::{Notifier, Request, Signals, init_logging, watchdog};
 use crate::session::{SessionConfig, Sessions};
 use crate::site::{SiteChannels, SiteLoadError, SiteRuntime, StartError, load_site};
 use crate::status;
-use crate::store::{Store, StoreError, StoreWriter, WriterHandle};
+use crate::store::lock::LockError;
+use crate::store::{Store, StoreError, StoreWriter, SuperviseOptions, WriterHandle};
 use crate::view::SiteView;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -31,6 +37,8 @@ pub enum DaemonError {
     Start(#[from] StartError),
     #[error("database: {0}")]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Lock(#[from] LockError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -59,8 +67,8 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     }
 
     let db_path = config.database_path();
-    let writer = open_store(&db_path)?;
-    info!(database = %db_path.display(), "database open");
+    let _lock = crate::store::lock::acquire(&db_path, std::process::id())?;
+    let writer = crate::store::supervise(db_path.clone(), supervise_options(&config))?;
 
     let (view_tx, view_rx) = watch::channel(SiteView::default());
     let (heartbeat_tx, heartbeat_rx) = watch::channel(0u64);
@@ -167,6 +175,16 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     let _ = std::fs::remove_file(&socket);
     info!("stopped");
     Ok(())
+}
+
+/// How the daemon's writer retries the database.
+fn supervise_options(config: &SiteConfig) -> SuperviseOptions {
+    let max = Duration::from_secs(u64::from(config.storage.reopen_max_s.max(1)));
+    SuperviseOptions {
+        retry_max: max,
+        retry_min: Duration::from_secs(1).min(max),
+        ..SuperviseOptions::default()
+    }
 }
 
 /// Opens (creating or migrating) the database and starts its writer. A foreign or damaged file is

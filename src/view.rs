@@ -68,10 +68,31 @@ pub struct MeterView {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct UplinkView {
+    /// The CSMS link: `connected`, `pending`, `rejected`, `booting`, `connecting`, `offline`;
+    /// `none` when no CSMS is configured (the part is then shown only for `storage`).
     pub state: String,
     pub queued_messages: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oldest_queued_age_s: Option<f64>,
+    /// The journal's database, while it cannot be written or events wait in memory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageView>,
+}
+
+/// The journal's database when something is wrong with it (the `storage_unavailable` alert).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct StorageView {
+    /// False while the database cannot be written.
+    pub available: bool,
+    /// What is wrong (open refused, disk full, file deleted, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+    /// Since when (ms since the Unix epoch).
+    pub since_ms: i64,
+    /// Transaction starts and stops kept in memory until they can be journaled.
+    pub unjournaled_events: u64,
+    /// `[storage] on_failure`: `pause_new_sessions` or `charge_unbilled`.
+    pub on_failure: String,
 }
 
 const BAR: usize = 30;
@@ -107,7 +128,7 @@ pub fn render(v: &SiteView) -> String {
             ""
         }
     );
-    if let Some(u) = &v.uplink {
+    if let Some(u) = v.uplink.as_ref().filter(|u| u.state != "none") {
         let _ = writeln!(
             out,
             "CSMS: {}  queued: {}{}",
@@ -116,6 +137,20 @@ pub fn render(v: &SiteView) -> String {
             u.oldest_queued_age_s
                 .map(|a| format!(" (oldest {a:.0} s)"))
                 .unwrap_or_default()
+        );
+    }
+    if let Some(s) = v.uplink.as_ref().and_then(|u| u.storage.as_ref()) {
+        let _ = writeln!(
+            out,
+            "DATABASE {}: {}  {} transaction event(s) in memory  ({})",
+            if s.available {
+                "RECOVERING"
+            } else {
+                "UNAVAILABLE"
+            },
+            s.fault.as_deref().unwrap_or("journaling what was kept"),
+            s.unjournaled_events,
+            s.on_failure
         );
     }
     let _ = writeln!(out, "grid limit set by {}", v.limit_source);

@@ -221,30 +221,6 @@ fn a_config_with_problems_does_not_start() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_foreign_database_is_refused_and_left_untouched() {
-    let sim = simulate(SMALL_SITE, [1.0; 3]).await;
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("site.toml");
-    std::fs::write(&config, sim.config_toml()).unwrap();
-    let db = dir.path().join("hubgate.db");
-    let foreign = b"SQLite format 3\0 but really somebody else's file".to_vec();
-    std::fs::write(&db, &foreign).unwrap();
-    let out = tokio::task::block_in_place(|| {
-        Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&config)
-            .env("STATE_DIRECTORY", dir.path())
-            .env("RUNTIME_DIRECTORY", dir.path())
-            .output()
-            .unwrap()
-    });
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("hubgate.db"), "{err}");
-    assert_eq!(std::fs::read(&db).unwrap(), foreign, "the file was changed");
-}
-
 /// A charger driver whose keep-alive period is absurd (1e300 s), from a drivers directory: the
 /// daemon either refuses it at start with an error naming the key, or runs with the charger
 /// driven and the watchdog fed well past the time a down charger task would stop it. It never

@@ -318,6 +318,25 @@ pub struct Storage {
     pub full_resolution_days: u32,
     /// Finished sessions older than this (days) are pruned, once all their messages are settled.
     pub sessions_days: u32,
+    /// What charging does while the database cannot be written.
+    pub on_failure: StorageFailure,
+    /// A database that cannot be used is reopened after 1 s, then after doubling waits of at
+    /// most this many seconds.
+    pub reopen_max_s: u32,
+}
+
+/// `[storage] on_failure`: charging while the database cannot be written. Load management runs
+/// on either way; starts and stops that cannot be journaled are kept in memory, in order, and
+/// journaled once the database can be written again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum StorageFailure {
+    /// Running transactions go on; chargers without one are paused until the journal works.
+    #[default]
+    PauseNewSessions,
+    /// New sessions start too; their transactions exist only in memory until journaled, and are
+    /// lost (unbilled) if hubgate stops before the database recovers.
+    ChargeUnbilled,
 }
 
 impl Default for Storage {
@@ -327,6 +346,8 @@ impl Default for Storage {
             history_days: 365,
             full_resolution_days: 7,
             sessions_days: 730,
+            on_failure: StorageFailure::default(),
+            reopen_max_s: 60,
         }
     }
 }

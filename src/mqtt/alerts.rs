@@ -337,6 +337,7 @@ mod tests {
             state: "connected".into(),
             queued_messages: 5000,
             oldest_queued_age_s: None,
+            ..UplinkView::default()
         });
         let ev = t.update(&v, Some(0.95));
         let ids: Vec<_> = ev.iter().map(|e| e.id.as_str()).collect();

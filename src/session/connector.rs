@@ -50,6 +50,9 @@ pub struct Rules {
     pub connection_timeout: TimeDelta,
     /// Below this offer (A) a vehicle cannot charge: the charger suspends it.
     pub min_current_a: f64,
+    /// No new transaction starts (the journal cannot be written and `[storage] on_failure` is
+    /// `pause_new_sessions`); running ones go on and stop as usual.
+    pub hold_new_sessions: bool,
 }
 
 /// A running transaction.
@@ -387,6 +390,17 @@ impl Connector {
         self.stop(reason, None, now)
     }
 
+    /// The start could not be journaled now (the database is unusable and new sessions are
+    /// held): the connector waits as before it, its id still granted, and starts once allowed.
+    pub fn start_held(&mut self, start: &Effect, now: Now, rules: &Rules) {
+        let (State::Starting { cap }, Effect::Start { id_tag, .. }) = (&self.state, start) else {
+            return;
+        };
+        let cap = *cap;
+        self.state = State::Plugged { finished: false };
+        self.grant(id_tag.clone(), cap, now, rules);
+    }
+
     /// The start was journaled as `local`.
     pub fn started(&mut self, local: LocalTxId, start: &Effect, now: Now, tariff: Option<&Tariff>) {
         let (
@@ -438,7 +452,17 @@ impl Connector {
         }
     }
 
-    /// The stop could not be journaled: the transaction goes on.
+    /// The transaction known as `provisional` (a start kept in memory) was journaled as `local`.
+    pub fn rebind(&mut self, provisional: LocalTxId, local: LocalTxId) {
+        if let State::Active(tx) | State::Stopping(tx) = &mut self.state
+            && tx.local == provisional
+        {
+            tx.local = local;
+        }
+    }
+
+    /// The stop could not be journaled and will not be kept: the transaction goes on. (A stop
+    /// kept for later, see [`super::unjournaled`], is [`Connector::stopped`] instead.)
     pub fn stop_failed(&mut self) {
         if let State::Stopping(tx) = &self.state {
             self.state = State::Active(tx.clone());
@@ -499,7 +523,7 @@ impl Connector {
         let Some(meter_start_wh) = self.last.register_wh else {
             return Vec::new();
         };
-        if !self.operative {
+        if !self.operative || rules.hold_new_sessions {
             return Vec::new();
         }
         let (id_tag, cap) = match self.auth.take() {

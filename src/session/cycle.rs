@@ -5,13 +5,14 @@
 use super::energy::Counter;
 use super::observe::{meter_reading, observation};
 use super::task::{Hub, JOURNAL_EVERY};
+use super::unjournaled::is_provisional;
 use crate::limits::SourceLimits;
 use crate::ocpp::chargepoint::Registration;
 use crate::ocpp::chargepoint::SiteEvent;
 use crate::ocpp::link::{LinkState, LinkStatus};
 use crate::ocpp::messages::{ChargePointErrorCode, ChargePointStatus};
 use crate::phase::PerPhase;
-use crate::store::journal::Sample;
+use crate::store::journal::{self, Sample};
 use crate::store::settings;
 use crate::view::{SiteView, UplinkView};
 use std::collections::{BTreeMap, BTreeSet};
@@ -33,6 +34,7 @@ impl Hub {
     pub(super) async fn cycle(&mut self) {
         let now = Hub::now();
         self.refresh_rules();
+        self.follow_storage().await;
         for i in 0..self.slots.len() {
             let state = self.slots[i].charger.state.borrow().clone();
             let slot = &mut self.slots[i];
@@ -73,34 +75,67 @@ impl Hub {
                     reading: meter_reading(&state, value),
                 });
             }
-            self.journal_register(i, now).await;
         }
+        self.journal_registers(now).await;
         self.publish_statuses().await;
         self.publish_limits(now.utc);
         self.publish_view();
         self.maintain().await;
     }
 
-    /// Journal a running transaction's register now and then, so a restart knows it.
-    async fn journal_register(&mut self, i: usize, now: super::connector::Now) {
-        let slot = &self.slots[i];
-        let Some(tx) = slot.machine.tx() else {
-            return;
-        };
-        let (at, wh) = slot.journaled;
-        if at.elapsed() < JOURNAL_EVERY || tx.register_wh <= wh {
+    /// Journal the running transactions' registers now and then, so a restart knows them: all
+    /// of them together in one commit per [`JOURNAL_EVERY`] (these checkpoints are not
+    /// transaction events: a restart recovers from the last one, and the stop carries the final
+    /// value). Transactions kept in memory (not journaled yet) are left out.
+    async fn journal_registers(&mut self, now: super::connector::Now) {
+        if self.registers_at.elapsed() < JOURNAL_EVERY {
             return;
         }
-        let sample = Sample {
-            tx: i64::try_from(tx.local).unwrap_or(i64::MAX),
-            at: now.utc.timestamp_millis(),
-            meter_wh: Some(tx.register_wh.round() as i64),
-            payload: None,
-        };
-        let register = tx.register_wh;
-        match self.writer.record_sample(sample).await {
-            Ok(_) => self.slots[i].journaled = (Instant::now(), register),
-            Err(e) => tracing::warn!(local = tx.local, "meter reading not journaled: {e}"),
+        self.registers_at = Instant::now();
+        let mut due = Vec::new();
+        for (i, slot) in self.slots.iter().enumerate() {
+            let Some(tx) = slot.machine.tx() else {
+                continue;
+            };
+            if is_provisional(tx.local) || tx.register_wh <= slot.journaled.1 {
+                continue;
+            }
+            let sample = Sample {
+                tx: i64::try_from(tx.local).unwrap_or(i64::MAX),
+                at: now.utc.timestamp_millis(),
+                meter_wh: Some(tx.register_wh.round() as i64),
+                payload: None,
+            };
+            due.push((i, sample, tx.register_wh));
+        }
+        if due.is_empty() {
+            return;
+        }
+        let samples: Vec<Sample> = due.iter().map(|(_, s, _)| s.clone()).collect();
+        let written = self
+            .writer
+            .call(move |c| {
+                Ok(samples
+                    .iter()
+                    .map(|s| journal::record_sample(c, s).map_err(|e| e.to_string()))
+                    .collect::<Vec<_>>())
+            })
+            .await;
+        match written {
+            Ok(results) => {
+                for ((i, sample, register), result) in due.into_iter().zip(results) {
+                    match result {
+                        Ok(_) => self.slots[i].journaled = (Instant::now(), register),
+                        Err(e) => {
+                            tracing::warn!(local = sample.tx, "meter reading not journaled: {e}")
+                        }
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                transactions = due.len(),
+                "meter readings not journaled: {e}"
+            ),
         }
     }
 
@@ -158,7 +193,9 @@ impl Hub {
         let mut paused = BTreeSet::new();
         for s in &self.slots {
             let hold = !s.machine.operative()
-                || (self.rules.requires_auth || self.rules.free_vend.is_some())
+                || (self.rules.requires_auth
+                    || self.rules.free_vend.is_some()
+                    || self.rules.hold_new_sessions)
                     && !s.machine.delivering();
             if hold {
                 paused.insert(s.charger.name.clone());
@@ -203,7 +240,21 @@ impl Hub {
     }
 
     fn publish_view(&mut self) {
+        let storage = self.storage_view();
         let Some(link) = &self.link else {
+            // Without a CSMS the part is there only for the database.
+            let uplink = storage.map(|s| UplinkView {
+                state: "none".into(),
+                storage: Some(s),
+                ..UplinkView::default()
+            });
+            self.view.send_if_modified(|v| {
+                let changed = v.uplink != uplink;
+                if changed {
+                    v.uplink = uplink;
+                }
+                changed
+            });
             return;
         };
         if self.backlog_at.is_none_or(|t| t.elapsed() >= BACKLOG_EVERY) {
@@ -215,7 +266,10 @@ impl Hub {
         }
         let status = *link.handle.status.borrow();
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let uplink = uplink_view(&status, self.backlog, now_ms);
+        let uplink = UplinkView {
+            storage,
+            ..uplink_view(&status, self.backlog, now_ms)
+        };
         self.view.send_if_modified(|v| {
             let changed = v.uplink.as_ref() != Some(&uplink);
             if changed {
@@ -296,6 +350,7 @@ pub fn uplink_view(status: &LinkStatus, backlog: (u64, Option<i64>), now_ms: i64
         oldest_queued_age_s: backlog
             .1
             .map(|t| ((now_ms - t).max(0) as f64 / 1000.0).round()),
+        storage: None,
     }
 }
 

@@ -3,19 +3,45 @@
 
 use super::connector::{Effect, Now};
 use super::task::{CACHE_MAX, Hub};
+use super::unjournaled::is_provisional;
 use crate::auth::{self, Local, Settings, Step};
+use crate::config::StorageFailure;
 use crate::device::DeviceCommand;
 use crate::ocpp::chargepoint::SiteEvent;
 use crate::ocpp::messages::{
     CiString20, IdTagInfo, Reason, StartTransaction, StopTransaction, Timestamp,
 };
 use crate::ocpp::metering::whole_wh;
+use crate::store::StoreError;
 use crate::store::auth as store_auth;
 use crate::store::journal::{NewTransaction, StopRecord};
 use crate::uplink::conv::{known, known_ocpp, to_store};
 use std::collections::VecDeque;
 use std::time::Duration;
 use tokio::sync::oneshot;
+
+/// The journal row of a start, with its StartTransaction.
+pub(super) fn new_transaction(
+    connector: u32,
+    id_tag: &CiString20,
+    meter_start_wh: f64,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<NewTransaction, serde_json::Error> {
+    let req = StartTransaction {
+        connector_id: i32::try_from(connector).unwrap_or(0),
+        id_tag: id_tag.clone(),
+        meter_start: whole_wh(meter_start_wh),
+        reservation_id: None,
+        timestamp: Timestamp(at),
+    };
+    Ok(NewTransaction {
+        connector,
+        id_tag: id_tag.as_str().to_string(),
+        started_at: at.timestamp_millis(),
+        meter_start_wh: i64::from(req.meter_start),
+        payload: serde_json::to_value(&req)?,
+    })
+}
 
 /// The longest wait for a charger to confirm an unlock.
 const UNLOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -161,7 +187,9 @@ impl Hub {
         }
     }
 
-    /// Journal a start (and queue its StartTransaction), then tell the charge point.
+    /// Journal a start (and queue its StartTransaction), then tell the charge point. When the
+    /// journal cannot be written the start is kept in memory (`charge_unbilled`) or held until
+    /// it can (`pause_new_sessions`).
     async fn journal_start(&mut self, i: usize, start: &Effect, now: Now) {
         let Effect::Start {
             id_tag,
@@ -172,29 +200,21 @@ impl Hub {
             return;
         };
         let connector = self.slots[i].charger.connector;
-        let req = StartTransaction {
-            connector_id: i32::try_from(connector).unwrap_or(0),
-            id_tag: id_tag.clone(),
-            meter_start: whole_wh(*meter_start_wh),
-            reservation_id: None,
-            timestamp: Timestamp(*at),
-        };
-        let payload = match serde_json::to_value(&req) {
-            Ok(p) => p,
+        let new = match new_transaction(connector, id_tag, *meter_start_wh, *at) {
+            Ok(n) => n,
             Err(e) => {
                 tracing::error!("StartTransaction not encoded: {e}");
                 self.slots[i].machine.start_failed();
                 return;
             }
         };
-        let new = NewTransaction {
-            connector,
-            id_tag: id_tag.as_str().to_string(),
-            started_at: at.timestamp_millis(),
-            meter_start_wh: i64::from(req.meter_start),
-            payload,
+        let meter_start = new.meter_start_wh;
+        let result = if self.slots[i].kept.is_empty() {
+            self.writer.record_start(new).await
+        } else {
+            Err(StoreError::Unavailable("earlier events wait".into()))
         };
-        match self.writer.record_start(new).await {
+        match result {
             Ok(rec) => {
                 let local = u64::try_from(rec.tx).unwrap_or(0);
                 tracing::info_span!("transaction", connector, local).in_scope(|| {
@@ -208,11 +228,31 @@ impl Hub {
                     local,
                     connector,
                     id_tag: id_tag.clone(),
-                    meter_start_wh: f64::from(req.meter_start),
+                    meter_start_wh: meter_start as f64,
                     at: *at,
                     reservation_id: None,
                 })
                 .await;
+            }
+            Err(e) if e.is_storage_fault() && self.on_failure == StorageFailure::ChargeUnbilled => {
+                let slot = &mut self.slots[i];
+                if let Some(provisional) = slot.kept.keep_start(start) {
+                    tracing::warn!(
+                        connector,
+                        id_tag = %id_tag,
+                        "transaction started, kept in memory until the journal can be written: {e}"
+                    );
+                    slot.machine
+                        .started(provisional, start, now, self.tariff.as_ref());
+                    slot.journaled = (tokio::time::Instant::now(), *meter_start_wh);
+                }
+            }
+            Err(e) if e.is_storage_fault() => {
+                tracing::warn!(
+                    connector,
+                    "transaction start held until the journal can be written: {e}"
+                );
+                self.slots[i].machine.start_held(start, now, &self.rules);
             }
             Err(e) => {
                 tracing::error!(connector, "transaction start not journaled: {e}");
@@ -221,8 +261,11 @@ impl Hub {
         }
     }
 
-    /// Journal a stop (and queue its StopTransaction), then tell the charge point.
+    /// Journal a stop (and queue its StopTransaction), then tell the charge point. A stop that
+    /// cannot be journaled is kept in memory, in order, and the connector moves on: its next car
+    /// is a new transaction (see [`super::unjournaled`]).
     async fn journal_stop(&mut self, i: usize, stop: Effect) -> Vec<Effect> {
+        let effect = stop.clone();
         let Effect::Stop {
             local,
             meter_stop_wh,
@@ -235,12 +278,16 @@ impl Hub {
             return Vec::new();
         };
         let connector = self.slots[i].charger.connector;
-        match self
-            .record_stop(local, meter_stop_wh, at, reason, id_tag.clone(), cost)
-            .await
-        {
+        let result = if self.slots[i].kept.is_empty() && !is_provisional(local) {
+            self.record_stop(local, meter_stop_wh, at, reason, id_tag.clone(), cost)
+                .await
+        } else {
+            Err(StoreError::Unavailable("earlier events wait".into()))
+        };
+        let span = tracing::info_span!("transaction", connector, local);
+        match result {
             Ok(()) => {
-                tracing::info_span!("transaction", connector, local).in_scope(|| {
+                span.in_scope(|| {
                     tracing::info!(meter_stop_wh, ?reason, ?cost, "transaction stopped");
                 });
                 let next = self.slots[i].machine.stopped();
@@ -254,10 +301,47 @@ impl Hub {
                 .await;
                 next
             }
+            Err(e) if e.is_storage_fault() => {
+                span.in_scope(|| {
+                    tracing::warn!(
+                        meter_stop_wh,
+                        ?reason,
+                        "transaction stopped, kept in memory until the journal can be written: {e}"
+                    );
+                });
+                self.slots[i].kept.keep_stop(&effect);
+                self.slots[i].machine.stopped()
+            }
+            Err(StoreError::NotFound { .. }) => {
+                // The database was recreated under the transaction: journal it afresh, its
+                // start as it happened, then its stop.
+                span.in_scope(|| {
+                    tracing::warn!("transaction not in the journal (the database was recreated): journaled again");
+                });
+                let slot = &mut self.slots[i];
+                if let Some(tx) = slot.machine.tx() {
+                    let start = Effect::Start {
+                        id_tag: tx.id_tag.clone(),
+                        meter_start_wh: tx.meter_start_wh,
+                        at: tx.started,
+                    };
+                    if let Some(provisional) = slot.kept.keep_start(&start) {
+                        slot.kept.keep_stop(&Effect::Stop {
+                            local: provisional,
+                            meter_stop_wh,
+                            at,
+                            reason,
+                            id_tag,
+                            cost,
+                        });
+                    }
+                }
+                slot.machine.stopped()
+            }
             Err(e) => {
-                tracing::error!(connector, local, "transaction stop not journaled: {e}");
-                self.slots[i].machine.stop_failed();
-                Vec::new()
+                // The journal refuses it (not the disk): it never will take it.
+                span.in_scope(|| tracing::error!("transaction stop not journaled: {e}"));
+                self.slots[i].machine.stopped()
             }
         }
     }

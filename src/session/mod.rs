@@ -10,10 +10,12 @@ pub mod connector;
 mod cycle;
 mod effects;
 pub mod energy;
+mod keep;
 pub mod observe;
 mod recovery;
 pub mod tariff;
 mod task;
+pub mod unjournaled;
 
 pub use cycle::{other_load, uplink_view};
 pub use task::{SessionConfig, SessionError, Sessions};

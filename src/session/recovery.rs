@@ -56,7 +56,8 @@ impl Hub {
         let open = match self.writer.open_transactions().await {
             Ok(open) => open,
             Err(e) => {
-                tracing::error!("open transactions not read: {e}");
+                tracing::error!("open transactions not read, closed once the database works: {e}");
+                self.recovery_pending = true;
                 return;
             }
         };

@@ -5,14 +5,15 @@ use super::connector::{Connector, Now, Rules};
 use super::energy::EnergyRegister;
 use super::observe::LOST_AFTER_FAILURES;
 use super::tariff::Tariff;
-use crate::config::SiteConfig;
+use super::unjournaled::Unjournaled;
+use crate::config::{SiteConfig, StorageFailure};
 use crate::limits::ExternalLimits;
 use crate::ocpp::chargepoint::{ChargingLimits, SiteCommand, SiteEvent};
 use crate::ocpp::keys::Configuration;
 use crate::ocpp::link::LinkConfig;
 use crate::ocpp::messages::CiString20;
 use crate::site::ChargerLink;
-use crate::store::WriterHandle;
+use crate::store::{StoreHealth, WriterHandle};
 use crate::uplink::{Db, LinkThread};
 use crate::view::SiteView;
 use chrono::{Local, TimeDelta, Utc};
@@ -90,7 +91,8 @@ impl Sessions {
 
 /// Cache entries kept at most.
 pub(super) const CACHE_MAX: usize = 10_000;
-/// A running transaction's register is journaled at least this often (for restart recovery).
+/// The running transactions' registers are journaled this often, together (for restart
+/// recovery).
 pub(super) const JOURNAL_EVERY: Duration = Duration::from_secs(30);
 /// Settings key set on a clean stop and cleared at start.
 pub(super) const CLEAN_STOP_KEY: &str = "sessions.clean_stop";
@@ -106,6 +108,8 @@ pub(super) struct Slot {
     /// The status last sent to the CSMS.
     pub sent: Option<super::connector::Status>,
     pub journaled: (Instant, f64),
+    /// Starts and stops waiting for the journal.
+    pub kept: Unjournaled,
 }
 
 /// Everything the task owns.
@@ -132,6 +136,15 @@ pub(super) struct Hub {
     pub backlog: (u64, Option<i64>),
     pub backlog_at: Option<Instant>,
     pub maintained_at: Instant,
+    /// `[storage] on_failure`.
+    pub on_failure: StorageFailure,
+    /// The database as last seen.
+    pub storage: StoreHealth,
+    /// When the running transactions' registers were last journaled.
+    pub registers_at: Instant,
+    /// The journal's open transactions could not be read at start: they are closed once the
+    /// database can be read.
+    pub recovery_pending: bool,
 }
 
 impl Hub {
@@ -149,21 +162,25 @@ impl Hub {
             free_vend,
             connection_timeout: TimeDelta::seconds(60),
             min_current_a: crate::config::IEC_MIN_CURRENT_A,
+            hold_new_sessions: false,
         };
         let slots = cfg
             .chargers
             .into_iter()
             .map(|charger| Slot {
                 machine: Connector::new(charger.connector, true),
-                charger,
                 register: EnergyRegister::new(0.0, None),
                 saved_base: None,
                 observed: false,
                 sent: None,
                 journaled: (Instant::now(), 0.0),
+                kept: Unjournaled::new(charger.connector),
+                charger,
             })
             .collect();
         Ok(Hub {
+            on_failure: cfg.site.storage.on_failure,
+            storage: cfg.writer.health().borrow().clone(),
             tariff: cfg.site.tariff.as_ref().map(Tariff::from_config),
             site: cfg.site,
             slots,
@@ -183,6 +200,8 @@ impl Hub {
             backlog: (0, None),
             backlog_at: None,
             maintained_at: Instant::now(),
+            registers_at: Instant::now(),
+            recovery_pending: false,
         })
     }
 

@@ -251,7 +251,7 @@ fn identify(conn: &Connection, path: &Path) -> StoreResult<Identity> {
 
 /// `PRAGMA quick_check`: a structural check of every page, without the index cross-checks of
 /// `integrity_check`.
-fn quick_check(conn: &Connection, path: &Path) -> StoreResult<()> {
+pub(crate) fn quick_check(conn: &Connection, path: &Path) -> StoreResult<()> {
     let mut problems = Vec::new();
     conn.pragma_query(None, "quick_check", |row| {
         let line: String = row.get(0)?;

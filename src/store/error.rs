@@ -93,6 +93,43 @@ pub enum StoreError {
     /// The writer task has stopped (the daemon is shutting down, or the writer failed).
     #[error("the database writer has stopped")]
     WriterGone,
+    /// The database cannot be used at the moment (it could not be opened, or a fault was
+    /// detected); nothing was stored. The writer keeps trying to reopen it.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether this error says the database itself is unusable (full disk, I/O error,
+    /// corruption, read-only file), rather than that one request did not fit.
+    pub fn is_storage_fault(&self) -> bool {
+        match self {
+            StoreError::Sqlite(e) => sqlite_fault(e),
+            StoreError::Corrupt { .. }
+            | StoreError::Io { .. }
+            | StoreError::CommitFailed(_)
+            | StoreError::Unavailable(_)
+            | StoreError::WriterGone => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether an SQLite error says the file or the disk is unusable.
+pub(crate) fn sqlite_fault(e: &rusqlite::Error) -> bool {
+    use rusqlite::ErrorCode::*;
+    matches!(
+        e.sqlite_error_code(),
+        Some(
+            DiskFull
+                | SystemIoFailure
+                | DatabaseCorrupt
+                | NotADatabase
+                | ReadOnly
+                | CannotOpen
+                | PermissionDenied
+        )
+    )
 }
 
 /// Shorthand for results of the store.

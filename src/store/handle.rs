@@ -10,6 +10,7 @@ use super::Millis;
 use super::auth::{self, CacheEntry, IdTagInfo, ListEntry, ListOutcome, ListUpdate};
 use super::backlog::{self, Backlog, Thinned};
 use super::error::{StoreError, StoreResult};
+use super::health::StoreHealth;
 use super::history::{self, StatusChange};
 use super::journal::{
     self, LocalTxId, NewTransaction, Recorded, Sample, StopRecord, TransactionRecord,
@@ -21,18 +22,32 @@ use super::settings::{self, Availability};
 use super::writer::{Counters, Finish, Job, Msg, WriterStats};
 use rusqlite::Connection;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// A cloneable handle to the store's writer.
 #[derive(Debug, Clone)]
 pub struct WriterHandle {
     tx: mpsc::Sender<Msg>,
     counters: Arc<Counters>,
+    health: watch::Receiver<StoreHealth>,
 }
 
 impl WriterHandle {
-    pub(crate) fn new(tx: mpsc::Sender<Msg>, counters: Arc<Counters>) -> Self {
-        WriterHandle { tx, counters }
+    pub(crate) fn new(
+        tx: mpsc::Sender<Msg>,
+        counters: Arc<Counters>,
+        health: watch::Receiver<StoreHealth>,
+    ) -> Self {
+        WriterHandle {
+            tx,
+            counters,
+            health,
+        }
+    }
+
+    /// Whether the database can be written now, and what is wrong with it if not.
+    pub fn health(&self) -> watch::Receiver<StoreHealth> {
+        self.health.clone()
     }
 
     /// Run `f` on the writer's connection, inside the writer's transaction, and return its
@@ -44,10 +59,22 @@ impl WriterHandle {
         T: Send + 'static,
     {
         let (reply_tx, reply_rx) = oneshot::channel();
-        let job: Job = Box::new(move |conn: &Connection| {
+        let job: Job = Box::new(move |conn: Result<&Connection, &str>| {
+            let conn = match conn {
+                Ok(conn) => conn,
+                Err(why) => {
+                    let _ = reply_tx.send(Err(StoreError::Unavailable(why.to_string())));
+                    return Finish {
+                        ok: false,
+                        fault: false,
+                        reply: Box::new(|_| {}),
+                    };
+                }
+            };
             let result = f(conn);
             Finish {
                 ok: result.is_ok(),
+                fault: matches!(&result, Err(StoreError::Sqlite(e)) if super::error::sqlite_fault(e)),
                 reply: Box::new(move |commit_error: Option<&str>| {
                     let out = match (result, commit_error) {
                         (Ok(_), Some(e)) => Err(StoreError::CommitFailed(e.to_string())),

@@ -20,19 +20,24 @@ pub mod backlog;
 pub mod db;
 pub mod error;
 pub mod handle;
+pub mod health;
 pub mod history;
 pub mod journal;
+pub mod lock;
 pub mod migrations;
 pub mod outbox;
 pub mod retention;
 pub mod samples;
 pub mod settings;
+pub mod supervise;
 pub mod writer;
 
 pub use db::{APPLICATION_ID, Store};
 pub use error::{StoreError, StoreResult};
 pub use handle::WriterHandle;
+pub use health::StoreHealth;
 pub use migrations::SCHEMA_VERSION;
+pub use supervise::{SuperviseOptions, supervise};
 pub use writer::{StoreWriter, WriterOptions, WriterStats};
 
 use rusqlite::Connection;

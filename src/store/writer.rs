@@ -62,8 +62,9 @@ impl Counters {
     }
 }
 
-/// A request's work: run on the connection, then told whether its commit succeeded.
-pub(crate) type Job = Box<dyn FnOnce(&Connection) -> Finish + Send>;
+/// A request's work: run on the connection, then told whether its commit succeeded; or, given
+/// why the database cannot be used (`Err`), answered with that at once.
+pub(crate) type Job = Box<dyn FnOnce(Result<&Connection, &str>) -> Finish + Send>;
 
 /// Sends a job's reply: given `None` if its commit succeeded, else the commit error.
 pub(crate) type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
@@ -74,6 +75,8 @@ pub(crate) struct Finish {
     pub(crate) ok: bool,
     /// Send the reply: `None` if the commit succeeded, else the commit error.
     pub(crate) reply: Reply,
+    /// The job failed because the database itself is unusable (full disk, I/O error, ...).
+    pub(crate) fault: bool,
 }
 
 pub(crate) enum Msg {
@@ -103,7 +106,11 @@ impl StoreWriter {
             .name("hubgate-store".into())
             .spawn(move || run(store, rx, options.max_batch.max(1), &c))
             .map_err(|source| StoreError::Io { path, source })?;
-        Ok(WriterHandle::new(tx, counters))
+        Ok(WriterHandle::new(
+            tx,
+            counters,
+            super::health::always_available(),
+        ))
     }
 }
 
@@ -129,9 +136,14 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, max_batch: usize, counters: &C
             }
         }
         if !jobs.is_empty() {
-            run_batch(conn, jobs, counters);
+            let _ = run_batch(conn, jobs, counters);
         }
     }
+    finish(conn, closing);
+}
+
+/// The final checkpoint, then the answers to those waiting for the writer to stop.
+pub(crate) fn finish(conn: &Connection, closing: Vec<oneshot::Sender<StoreResult<()>>>) {
     let result = conn
         .execute_batch("PRAGMA wal_checkpoint(TRUNCATE)")
         .map_err(StoreError::from);
@@ -147,8 +159,10 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, max_batch: usize, counters: &C
     tracing::debug!("store writer stopped");
 }
 
-/// Run `jobs` in as few transactions as possible and reply to each after its commit.
-fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
+/// Run `jobs` in as few transactions as possible and reply to each after its commit. Returns
+/// the first sign that the database itself is unusable (a fault), if any.
+pub(crate) fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) -> Option<String> {
+    let mut fault = None;
     counters
         .requests
         .fetch_add(jobs.len() as u64, Ordering::Relaxed);
@@ -159,7 +173,10 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
             in_batch = begin(conn);
         }
         let savepoint = conn.execute_batch("SAVEPOINT writer_job").is_ok();
-        let finish = job(conn);
+        let finish = job(Ok(conn));
+        if !finish.ok && finish.fault && fault.is_none() {
+            fault = Some("a write failed: the disk or the file is unusable".to_string());
+        }
         let mut ended = Ok(());
         if savepoint && !conn.is_autocommit() {
             let end = if finish.ok {
@@ -173,6 +190,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
             // Ran on its own: its savepoint was its transaction.
             counters.commits.fetch_add(1, Ordering::Relaxed);
             let failure = ended.err().map(|e| {
+                note_fault(&mut fault, &e);
                 counters.failed_commits.fetch_add(1, Ordering::Relaxed);
                 rollback(conn);
                 e.to_string()
@@ -181,6 +199,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
             continue;
         }
         if let Err(e) = ended {
+            note_fault(&mut fault, &e);
             tracing::error!(error = %e, "ending a request's savepoint failed");
         }
         if conn.is_autocommit() {
@@ -188,6 +207,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
             // before this one in the batch are lost with it.
             const LOST: &str = "the transaction was rolled back by the database";
             tracing::error!(requests = group.len() + 1, "{LOST}");
+            fault.get_or_insert_with(|| LOST.to_string());
             counters.commits.fetch_add(1, Ordering::Relaxed);
             counters.failed_commits.fetch_add(1, Ordering::Relaxed);
             for reply in group.drain(..) {
@@ -204,6 +224,7 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
         let failure = match conn.execute_batch("COMMIT") {
             Ok(()) => None,
             Err(e) => {
+                note_fault(&mut fault, &e);
                 counters.failed_commits.fetch_add(1, Ordering::Relaxed);
                 tracing::error!(error = %e, requests = group.len(), "commit failed");
                 rollback(conn);
@@ -213,6 +234,14 @@ fn run_batch(conn: &Connection, jobs: Vec<Job>, counters: &Counters) {
         for reply in group {
             reply(failure.as_deref());
         }
+    }
+    fault
+}
+
+/// Keep `e` as the batch's fault if it says the database is unusable.
+fn note_fault(fault: &mut Option<String>, e: &rusqlite::Error) {
+    if fault.is_none() && super::error::sqlite_fault(e) {
+        *fault = Some(e.to_string());
     }
 }
 

@@ -3,45 +3,83 @@
 //! single writer, waited for until committed. These calls block: the charge point runs on a
 //! thread of its own ([`super::link`]).
 
+use crate::store::health::{FileId, file_id};
 use crate::store::{Millis, StoreError, WriterHandle};
 use rusqlite::{Connection, OpenFlags};
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Wake, Waker};
 
 /// The store, for blocking callers.
 #[derive(Debug, Clone)]
 pub struct Db {
-    read: Arc<Mutex<Connection>>,
+    read: Arc<Mutex<Reader>>,
     writer: WriterHandle,
 }
 
+/// The read-only connection, opened when first needed and again whenever the file at the path
+/// is no longer the one it reads (the writer recreated the database), so reads never depend on
+/// the database being there at start.
+#[derive(Debug)]
+struct Reader {
+    path: PathBuf,
+    conn: Option<(Connection, FileId)>,
+}
+
+impl Reader {
+    fn conn(&mut self) -> Result<&Connection, StoreError> {
+        let now = file_id(&self.path);
+        if self.conn.as_ref().is_some_and(|(_, id)| Some(*id) != now) {
+            self.conn = None;
+        }
+        if self.conn.is_none() {
+            let id = now.ok_or_else(|| {
+                StoreError::Unavailable(format!("{}: no database file", self.path.display()))
+            })?;
+            let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let conn = Connection::open_with_flags(&self.path, flags)?;
+            conn.busy_timeout(crate::store::db::BUSY_TIMEOUT)?;
+            conn.pragma_update(None, "query_only", true)?;
+            self.conn = Some((conn, id));
+        }
+        match &self.conn {
+            Some((conn, _)) => Ok(conn),
+            None => Err(StoreError::Unavailable("no read connection".into())),
+        }
+    }
+}
+
 impl Db {
-    /// A read-only connection to the database at `path` (already opened and checked by the
-    /// writer) next to `writer`.
+    /// Reads of the database at `path` (opened and checked by `writer`) on a read-only
+    /// connection of their own, opened at the first read; writes through `writer`.
     pub fn open(path: &Path, writer: WriterHandle) -> Result<Db, StoreError> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags)?;
-        conn.busy_timeout(crate::store::db::BUSY_TIMEOUT)?;
-        conn.pragma_update(None, "query_only", true)?;
         Ok(Db {
-            read: Arc::new(Mutex::new(conn)),
+            read: Arc::new(Mutex::new(Reader {
+                path: path.to_path_buf(),
+                conn: None,
+            })),
             writer,
         })
     }
 
-    fn conn(&self) -> MutexGuard<'_, Connection> {
+    fn reader(&self) -> MutexGuard<'_, Reader> {
         // A panic while reading leaves the connection usable.
         self.read.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Run `f` on the read-only connection.
+    /// Run `f` on the read-only connection. A read that fails because of the file drops the
+    /// connection, so the next read opens it afresh.
     pub fn read<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        f(&self.conn())
+        let mut reader = self.reader();
+        let result = f(reader.conn()?);
+        if matches!(&result, Err(e) if e.is_storage_fault()) {
+            reader.conn = None;
+        }
+        result
     }
 
     /// Run `f` through the writer and wait until it is committed.

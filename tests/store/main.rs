@@ -6,5 +6,6 @@ mod db;
 mod history;
 mod outbox;
 mod outbox_props;
+mod supervise;
 mod support;
 mod writer;
