@@ -132,7 +132,7 @@ fn out_of_range_value_is_named() {
         "chargers[0].unit: invalid value: integer `300`, expected u8",
     );
     let text = BASE.replace("grid_limit_a = 63", "grid_limit_a = -5");
-    assert_problem(&text, "site.grid_limit_a: L1 limit -5 A is out of range");
+    assert_problem(&text, "site.grid_limit_a: -5 A is out of range");
 }
 
 #[test]

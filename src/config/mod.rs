@@ -2,6 +2,7 @@
 
 mod error;
 mod load;
+pub mod range;
 pub mod schema;
 mod spans;
 mod validate;
