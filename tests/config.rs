@@ -337,3 +337,44 @@ fn catalog_kinds_are_known() {
     assert_eq!(c.kind_of("eastron-sdm630"), Some(DeviceKind::Meter));
     assert_eq!(c.kind_of("abb-terra-ac"), Some(DeviceKind::Charger));
 }
+
+#[test]
+fn numbers_that_are_not_finite_or_absurd_are_named_with_line() {
+    for (from, to, key, expect) in [
+        (
+            "grid_limit_a = 63",
+            "grid_limit_a = inf",
+            "site.grid_limit_a",
+            "not a finite number",
+        ),
+        (
+            "grid_limit_a = 63",
+            "grid_limit_a = [63, nan, 63]",
+            "site.grid_limit_a[1]",
+            "not a finite number",
+        ),
+        (
+            "max_current_a = 16",
+            "max_current_a = 1e300",
+            "chargers[1].max_current_a",
+            "1e300 A is out of range",
+        ),
+        (
+            "max_current_a = 16",
+            "max_current_a = 16\nmin_current_a = nan",
+            "chargers[1].min_current_a",
+            "not a finite number",
+        ),
+    ] {
+        let text = BASE.replacen(from, to, 1);
+        let last = to.lines().last().unwrap();
+        let line = text.lines().position(|l| l == last).unwrap() + 1;
+        assert_problem(&text, &format!("line {line}: {key}: "));
+        assert_problem(&text, expect);
+    }
+    let text = format!("{BASE}\n[storage]\nhistory_days = 4000000000\n");
+    assert_problem(
+        &text,
+        "storage.history_days: 4000000000 days is out of range (1 to 3660 days)",
+    );
+}
