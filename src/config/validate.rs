@@ -4,6 +4,7 @@
 use super::error::{Problem, suggestion};
 use super::range::{check_range, site_numbers};
 use super::schema::{BusKind, SiteConfig};
+use super::secret::{redact_url, url_has_password};
 use crate::phase::{PerPhase, Phase};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -470,7 +471,20 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
         if !matches!(scheme, "ws" | "wss") || !o.csms_url.contains("://") {
             c.err(
                 "ocpp.csms_url",
-                format!("`{}` must start with ws:// or wss://", o.csms_url),
+                format!(
+                    "`{}` must start with ws:// or wss://",
+                    redact_url(&o.csms_url)
+                ),
+            );
+        }
+        if url_has_password(&o.csms_url) {
+            c.err(
+                "ocpp.csms_url",
+                format!(
+                    "`{}` carries a password: remove it from the URL and put it in the file \
+                     named by ocpp.credentials_file (readable by the service only)",
+                    redact_url(&o.csms_url)
+                ),
             );
         }
         if o.security_profile >= 2 && scheme == "ws" {
@@ -518,8 +532,15 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
                 "mqtt.broker",
                 format!(
                     "`{}` must look like mqtt://host:1883 or mqtts://host:8883",
-                    m.broker
+                    redact_url(&m.broker)
                 ),
+            );
+        }
+        if url_has_password(&m.broker) {
+            c.err(
+                "mqtt.broker",
+                "the URL carries a password: put the credentials in the file named by \
+                 mqtt.credentials_file",
             );
         }
         if let Some(prefix) = &m.topic_prefix
