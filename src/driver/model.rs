@@ -305,14 +305,13 @@ fn check_charger(
             ));
         }
     }
-    if let Some(k) = &c.keepalive {
-        if k.mode == KeepaliveMode::Register
-            && (k.address.is_none() || k.ty.is_none() || k.value.is_none())
-        {
-            p.push((
-                "charger.keepalive".into(),
-                "mode \"register\" needs address, type and value".into(),
-            ));
-        }
+    if let Some(k) = &c.keepalive
+        && k.mode == KeepaliveMode::Register
+        && (k.address.is_none() || k.ty.is_none() || k.value.is_none())
+    {
+        p.push((
+            "charger.keepalive".into(),
+            "mode \"register\" needs address, type and value".into(),
+        ));
     }
 }
