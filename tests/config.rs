@@ -436,6 +436,15 @@ fn check_config_fails_when_the_credentials_file_cannot_serve() {
     std::fs::write(&file, "s3cret\n").unwrap();
     let (ok, out) = check_config(&ocpp(&file));
     assert!(ok, "{out}");
+    // The MQTT credentials and CA files too.
+    let missing = dir.path().join("mqtt-ca.pem");
+    let mqtt = format!(
+        "{}\n[mqtt]\nbroker = \"mqtts://127.0.0.1:8883\"\nca_file = \"{}\"\n",
+        ocpp(&file),
+        missing.display()
+    );
+    let (ok, out) = check_config(&mqtt);
+    assert!(!ok && out.contains("mqtt.ca_file: cannot read"), "{out}");
 }
 
 #[test]

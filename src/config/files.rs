@@ -7,19 +7,25 @@ use super::load::LoadedConfig;
 use super::spans::KeyLines;
 use std::path::Path;
 
-/// What is wrong with the files `[ocpp]` names (credentials, CA, client certificate and key);
-/// `text` is the config file's text, for the lines.
+/// What is wrong with the files `[ocpp]` and `[mqtt]` name (credentials, CA, client certificate
+/// and key); `text` is the config file's text, for the lines.
 pub fn check_files(loaded: &LoadedConfig, text: &str) -> Vec<Problem> {
     let mut out = Vec::new();
-    let Some(o) = &loaded.config.ocpp else {
-        return out;
-    };
-    let files = [
-        ("ocpp.credentials_file", &o.credentials_file, true),
-        ("ocpp.ca_file", &o.ca_file, false),
-        ("ocpp.client_cert_file", &o.client_cert_file, false),
-        ("ocpp.client_key_file", &o.client_key_file, false),
-    ];
+    let mut files = Vec::new();
+    if let Some(o) = &loaded.config.ocpp {
+        files.extend([
+            ("ocpp.credentials_file", &o.credentials_file, true),
+            ("ocpp.ca_file", &o.ca_file, false),
+            ("ocpp.client_cert_file", &o.client_cert_file, false),
+            ("ocpp.client_key_file", &o.client_key_file, false),
+        ]);
+    }
+    if let Some(m) = &loaded.config.mqtt {
+        files.extend([
+            ("mqtt.credentials_file", &m.credentials_file, true),
+            ("mqtt.ca_file", &m.ca_file, false),
+        ]);
+    }
     for (key, path, secret) in files {
         let Some(path) = path else { continue };
         if let Some(message) = unreadable(path, secret) {
@@ -50,7 +56,7 @@ fn unreadable(path: &Path, secret: bool) -> Option<String> {
             path.display()
         )),
         Ok(bytes) if secret && String::from_utf8_lossy(&bytes).trim().is_empty() => Some(format!(
-            "{} is empty: it must hold the password",
+            "{} is empty: it must hold the credentials",
             path.display()
         )),
         Ok(_) => None,
