@@ -1,6 +1,6 @@
 //! Numeric sanity: every number of a site config and of a driver file is finite and inside a
 //! documented range. Each file kind lists all its numbers once, with their key path and range
-//! (`site_numbers`, and `driver::model` for driver files), and every entry goes through
+//! (`site_numbers`, and `driver::numbers` for driver files), and every entry goes through
 //! [`check_range`], so a number cannot be forgotten: a unit test walks every numeric field of
 //! the schema and fails when one has no entry.
 
