@@ -348,3 +348,24 @@ fn numbers_that_are_not_finite_or_absurd_are_refused_with_file_key_and_line() {
         assert_eq!(p.line, Some(line), "{p}");
     }
 }
+
+#[test]
+fn a_value_wider_than_one_request_is_refused() {
+    // Found by the driver_file fuzz target: with max_registers = 1 a 32-bit value was never read.
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/drivers/keba-kecontact-p30.toml"
+    ))
+    .unwrap()
+    .replace("name = \"keba-kecontact-p30\"", "name = \"narrow\"");
+    let text = base.replacen("max_registers = 2", "max_registers = 1", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let errors = broken(dir.path(), "narrow", &text);
+    let p = errors
+        .0
+        .iter()
+        .find(|p| p.key == "values.status.type")
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(p.message.contains("modbus.max_registers = 1"), "{p}");
+    assert!(p.line.is_some(), "{p}");
+}

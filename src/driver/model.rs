@@ -170,6 +170,16 @@ fn check(f: &DriverFile, stem: &str) -> Vec<KeyProblem> {
                 format!("{key}.address"),
                 "the value runs past register 65535 or is too wide".into(),
             ));
+        } else if width > u32::from(m.max_registers) && (1..=125).contains(&m.max_registers) {
+            // One request reads a value whole: it could never be read.
+            p.push((
+                format!("{key}.type"),
+                format!(
+                    "takes {width} registers, more than one request may read \
+                     (modbus.max_registers = {})",
+                    m.max_registers
+                ),
+            ));
         }
     }
     // Values never overlap: every register is read once per poll and belongs to one value.
