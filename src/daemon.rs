@@ -14,6 +14,7 @@
 use crate::config::{EnvSource, SiteConfig};
 use crate::control::ExternalLimits;
 use crate::driver::Registry;
+use crate::limits::SourceLimits;
 use crate::mqtt::MqttTask;
 use crate::service::{Notifier, Request, Signals, init_logging, watchdog};
 use crate::session::{SessionConfig, Sessions};
@@ -22,6 +23,7 @@ use crate::status;
 use crate::store::lock::LockError;
 use crate::store::{Store, StoreError, StoreWriter, SuperviseOptions, WriterHandle};
 use crate::view::SiteView;
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -111,10 +113,21 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     }
     notifier.ready(&config.summary());
     let mut current = config;
+    // Sessions that charging needs and that could not start are retried (chargers stay paused).
+    let mut retry =
+        tokio::time::interval_at(tokio::time::Instant::now() + SESSIONS_RETRY, SESSIONS_RETRY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     loop {
         let request = tokio::select! {
             r = signals.next() => r,
+            _ = retry.tick(), if sessions.is_none() && held_chargers(&current).is_some() => {
+                sessions = start_sessions(&current, &runtime, &shared);
+                if sessions.is_some() {
+                    info!("sessions started: the chargers follow their sessions again");
+                }
+                continue;
+            }
             Some(()) = restart_rx.recv() => {
                 // A hard reset from the CSMS: the site and its sessions start afresh.
                 info!("restarting the site (hard reset)");
@@ -199,8 +212,21 @@ pub fn open_store(path: &Path) -> Result<WriterHandle, StoreError> {
     StoreWriter::spawn(Store::open(path)?)
 }
 
-/// The sessions (and the OCPP uplink, when configured) of a running site; a problem is logged
-/// and the site runs without them.
+/// How often sessions that failed to start are tried again.
+const SESSIONS_RETRY: Duration = Duration::from_secs(10);
+
+/// The chargers to hold paused while the sessions are not running, when charging needs them:
+/// with `[ocpp]` every charge is authorized and journaled, with free vend every one journaled.
+/// `None`: the site charges without sessions.
+fn held_chargers(config: &SiteConfig) -> Option<BTreeSet<String>> {
+    (config.ocpp.is_some() || config.auth.free_vend_id_tag.is_some())
+        .then(|| config.chargers.iter().map(|c| c.name.clone()).collect())
+}
+
+/// The sessions (and the OCPP uplink, when configured) of a running site. When they cannot
+/// start and charging needs them, every charger is paused (fail closed: no unauthorized,
+/// unrecorded charging) and the start is retried; otherwise the problem is logged and the site
+/// runs without them.
 fn start_sessions(
     config: &Arc<SiteConfig>,
     runtime: &SiteRuntime,
@@ -218,7 +244,25 @@ fn start_sessions(
     match Sessions::start(cfg) {
         Ok(s) => Some(s),
         Err(e) => {
-            error!(error = %e, "sessions not started: no transactions are recorded");
+            match held_chargers(config) {
+                Some(paused) => {
+                    let n = paused.len();
+                    shared.limits_tx.send_modify(|l| {
+                        l.ocpp = SourceLimits {
+                            paused,
+                            ..SourceLimits::default()
+                        }
+                    });
+                    error!(
+                        error = %e,
+                        paused = n,
+                        retry_s = SESSIONS_RETRY.as_secs(),
+                        "sessions not started: every charger is paused until they start \
+                         (no charging without authorization and a recorded transaction)"
+                    );
+                }
+                None => error!(error = %e, "sessions not started: no transactions are recorded"),
+            }
             None
         }
     }
@@ -310,5 +354,31 @@ async fn reload(
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(extra: &str) -> SiteConfig {
+        let text = format!(
+            "[site]\nid = \"t\"\nname = \"T\"\ngrid_limit_a = 40\n\
+             [[chargers]]\nname = \"a\"\ndriver = \"d\"\nbus = \"b\"\nunit = 1\nmax_current_a = 16\nconnector = 1\n\
+             [[chargers]]\nname = \"b\"\ndriver = \"d\"\nbus = \"b\"\nunit = 2\nmax_current_a = 16\nconnector = 2\n{extra}"
+        );
+        toml::from_str(&text).expect("a config")
+    }
+
+    #[test]
+    fn chargers_are_held_when_charging_needs_the_sessions() {
+        let all = Some(BTreeSet::from(["a".to_string(), "b".to_string()]));
+        let ocpp = "[ocpp]\ncsms_url = \"ws://127.0.0.1:9/ocpp\"\nsecurity_profile = 0\n";
+        assert_eq!(held_chargers(&config(ocpp)), all);
+        assert_eq!(
+            held_chargers(&config("[auth]\nfree_vend_id_tag = \"FREE\"\n")),
+            all
+        );
+        assert_eq!(held_chargers(&config("")), None);
     }
 }

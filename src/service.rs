@@ -9,6 +9,20 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Registry, reload};
 
+/// Log targets held at `debug` whatever the filter asks: tungstenite traces the raw websocket
+/// handshake request, Authorization header included.
+pub const REDACTED_TARGETS: &[&str] = &["tungstenite::handshake::client"];
+
+/// The log filter for `level` (a tracing filter such as `info` or `hubgate=trace`), with the
+/// targets that would show secrets held below trace.
+pub fn log_filter(level: &str) -> Result<EnvFilter, tracing_subscriber::filter::ParseError> {
+    let mut filter = EnvFilter::try_new(level)?;
+    for target in REDACTED_TARGETS {
+        filter = filter.add_directive(format!("{target}=debug").parse()?);
+    }
+    Ok(filter)
+}
+
 /// Lets the log filter be changed after start (a SIGHUP with a new `[log] level`).
 pub struct LogControl {
     handle: Option<reload::Handle<EnvFilter, Registry>>,
@@ -21,7 +35,7 @@ impl LogControl {
         if self.env_override {
             return;
         }
-        if let (Some(h), Ok(f)) = (&self.handle, EnvFilter::try_new(level))
+        if let (Some(h), Ok(f)) = (&self.handle, log_filter(level))
             && let Err(e) = h.reload(f)
         {
             tracing::warn!("cannot change the log level: {e}");
@@ -48,7 +62,8 @@ fn stderr_is_journal() -> bool {
 /// `RUST_LOG` overrides `level`. Call once, early.
 pub fn init_logging(level: &str) -> LogControl {
     let env = std::env::var("RUST_LOG").ok().filter(|s| !s.is_empty());
-    let filter = EnvFilter::try_new(env.as_deref().unwrap_or(level))
+    let filter = log_filter(env.as_deref().unwrap_or(level))
+        .or_else(|_| log_filter("info"))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let (filter, handle) = reload::Layer::new(filter);
     let registry = tracing_subscriber::registry().with(filter);

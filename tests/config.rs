@@ -132,7 +132,7 @@ fn out_of_range_value_is_named() {
         "chargers[0].unit: invalid value: integer `300`, expected u8",
     );
     let text = BASE.replace("grid_limit_a = 63", "grid_limit_a = -5");
-    assert_problem(&text, "site.grid_limit_a: L1 limit -5 A is out of range");
+    assert_problem(&text, "site.grid_limit_a: -5 A is out of range");
 }
 
 #[test]
@@ -336,4 +336,142 @@ fn catalog_kinds_are_known() {
     let c = catalog();
     assert_eq!(c.kind_of("eastron-sdm630"), Some(DeviceKind::Meter));
     assert_eq!(c.kind_of("abb-terra-ac"), Some(DeviceKind::Charger));
+}
+
+#[test]
+fn numbers_that_are_not_finite_or_absurd_are_named_with_line() {
+    for (from, to, key, expect) in [
+        (
+            "grid_limit_a = 63",
+            "grid_limit_a = inf",
+            "site.grid_limit_a",
+            "not a finite number",
+        ),
+        (
+            "grid_limit_a = 63",
+            "grid_limit_a = [63, nan, 63]",
+            "site.grid_limit_a[1]",
+            "not a finite number",
+        ),
+        (
+            "max_current_a = 16",
+            "max_current_a = 1e300",
+            "chargers[1].max_current_a",
+            "1e300 A is out of range",
+        ),
+        (
+            "max_current_a = 16",
+            "max_current_a = 16\nmin_current_a = nan",
+            "chargers[1].min_current_a",
+            "not a finite number",
+        ),
+    ] {
+        let text = BASE.replacen(from, to, 1);
+        let last = to.lines().last().unwrap();
+        let line = text.lines().position(|l| l == last).unwrap() + 1;
+        assert_problem(&text, &format!("line {line}: {key}: "));
+        assert_problem(&text, expect);
+    }
+    let text = format!("{BASE}\n[storage]\nhistory_days = 4000000000\n");
+    assert_problem(
+        &text,
+        "storage.history_days: 4000000000 days is out of range (1 to 3660 days)",
+    );
+}
+
+fn check_config(text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("site.toml");
+    std::fs::write(&path, text).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hubgate"))
+        .arg("check-config")
+        .arg(&path)
+        .env_remove("HUBGATE__OCPP__CREDENTIALS_FILE")
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), all)
+}
+
+#[test]
+fn check_config_fails_when_the_credentials_file_cannot_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("ocpp-password");
+    let ocpp = |path: &std::path::Path| {
+        format!(
+            "{BASE}\n[ocpp]\ncsms_url = \"wss://csms.example.com/ocpp\"\nsecurity_profile = 2\ncredentials_file = \"{}\"\n",
+            path.display()
+        )
+    };
+    let line = ocpp(&file)
+        .lines()
+        .position(|l| l.starts_with("credentials_file"))
+        .unwrap()
+        + 1;
+    // Missing.
+    let (ok, out) = check_config(&ocpp(&file));
+    assert!(!ok, "{out}");
+    assert!(
+        out.contains(&format!(
+            "line {line}: ocpp.credentials_file: cannot read {}",
+            file.display()
+        )),
+        "{out}"
+    );
+    // Empty.
+    std::fs::write(&file, "\n").unwrap();
+    let (ok, out) = check_config(&ocpp(&file));
+    assert!(!ok && out.contains("is empty"), "{out}");
+    // Unreadable (a directory cannot be read as a file, whoever runs the test).
+    let (ok, out) = check_config(&ocpp(dir.path()));
+    assert!(
+        !ok && out.contains("ocpp.credentials_file: cannot read"),
+        "{out}"
+    );
+    // Readable.
+    std::fs::write(&file, "s3cret\n").unwrap();
+    let (ok, out) = check_config(&ocpp(&file));
+    assert!(ok, "{out}");
+    // The MQTT credentials and CA files too.
+    let missing = dir.path().join("mqtt-ca.pem");
+    let mqtt = format!(
+        "{}\n[mqtt]\nbroker = \"mqtts://127.0.0.1:8883\"\nca_file = \"{}\"\n",
+        ocpp(&file),
+        missing.display()
+    );
+    let (ok, out) = check_config(&mqtt);
+    assert!(!ok && out.contains("mqtt.ca_file: cannot read"), "{out}");
+}
+
+#[test]
+fn a_password_in_the_csms_url_is_refused_and_never_shown() {
+    let text = format!(
+        "{BASE}\n[ocpp]\ncsms_url = \"wss://t:hunter2@csms.example.com/ocpp\"\nsecurity_profile = 0\n"
+    );
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("csms_url"))
+        .unwrap()
+        + 1;
+    assert_problem(
+        &text,
+        &format!(
+            "line {line}: ocpp.csms_url: `wss://t:***@csms.example.com/ocpp` carries a password"
+        ),
+    );
+    assert_problem(&text, "ocpp.credentials_file");
+    let (ok, out) = check_config(&text);
+    assert!(!ok, "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
+    let text = format!("{BASE}\n[mqtt]\nbroker = \"mqtt://u:hunter2@127.0.0.1:1883\"\n");
+    let (ok, out) = check_config(&text);
+    assert!(
+        !ok && out.contains("mqtt.broker: the URL carries a password"),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
 }

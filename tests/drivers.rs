@@ -297,3 +297,75 @@ fn a_driver_directory_overrides_a_builtin_driver() {
     assert_eq!(r.get("eastron-sdm630").unwrap().model, "SDM630 site copy");
     assert_eq!(r.len(), registry().len());
 }
+
+#[test]
+fn numbers_that_are_not_finite_or_absurd_are_refused_with_file_key_and_line() {
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/drivers/abb-terra-ac.toml"
+    ))
+    .unwrap()
+    .replace("name = \"abb-terra-ac\"", "name = \"site-charger\"");
+    for (from, to, key) in [
+        (
+            "period_s = 15",
+            "period_s = inf",
+            "charger.keepalive.period_s",
+        ),
+        (
+            "period_s = 15",
+            "period_s = 1e300",
+            "charger.keepalive.period_s",
+        ),
+        (
+            "timeout_s = 60",
+            "timeout_s = nan",
+            "charger.failsafe.timeout_s",
+        ),
+        (
+            "max_current_a = 32.0",
+            "max_current_a = -inf",
+            "charger.max_current_a",
+        ),
+        (
+            "[values.power]\naddress = 0x401C\ntype = \"u32\"\nunit = \"W\"",
+            "[values.power]\naddress = 0x401C\ntype = \"u32\"\nunit = \"W\"\nscale = nan",
+            "values.power.scale",
+        ),
+    ] {
+        assert!(base.contains(from), "{from}");
+        let dir = tempfile::tempdir().unwrap();
+        let text = base.replacen(from, to, 1);
+        let errors = broken(dir.path(), "site-charger", &text);
+        let p = errors
+            .0
+            .iter()
+            .find(|p| p.key == key)
+            .unwrap_or_else(|| panic!("{to}: {errors}"));
+        let last = to.lines().last().unwrap();
+        let line = text.lines().position(|l| l == last).unwrap() + 1;
+        assert_eq!(p.path, dir.path().join("site-charger.toml"));
+        assert_eq!(p.line, Some(line), "{p}");
+    }
+}
+
+#[test]
+fn a_value_wider_than_one_request_is_refused() {
+    // Found by the driver_file fuzz target: with max_registers = 1 a 32-bit value was never read.
+    let base = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/drivers/keba-kecontact-p30.toml"
+    ))
+    .unwrap()
+    .replace("name = \"keba-kecontact-p30\"", "name = \"narrow\"");
+    let text = base.replacen("max_registers = 2", "max_registers = 1", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let errors = broken(dir.path(), "narrow", &text);
+    let p = errors
+        .0
+        .iter()
+        .find(|p| p.key == "values.status.type")
+        .unwrap_or_else(|| panic!("{errors}"));
+    assert!(p.message.contains("modbus.max_registers = 1"), "{p}");
+    assert!(p.line.is_some(), "{p}");
+}

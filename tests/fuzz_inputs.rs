@@ -71,3 +71,57 @@ fn driver_file_inputs() {
     }
     assert!(replayed >= 17, "only {replayed} driver_file inputs");
 }
+
+/// The committed inputs named `nonfinite-*` and `absurd-*` each hold one number that is not
+/// finite or far out of range: each must be refused, naming the key.
+#[test]
+fn bad_numbers_are_refused() {
+    use hubgate::config::{EnvSource, load_str};
+    use hubgate::driver::{Registry, parse};
+    let bad = |p: &PathBuf| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        name.starts_with("nonfinite-") || name.starts_with("absurd-")
+    };
+    let drivers = Registry::builtin().expect("the built-in drivers load");
+    let env = EnvSource::Map(Default::default());
+    let mut refused = 0;
+    for path in files("tests/fuzz/seeds/site_config")
+        .iter()
+        .filter(|p| bad(p))
+    {
+        let text = String::from_utf8(read(path)).expect("text");
+        let err = load_str(&text, path, &env, &drivers)
+            .err()
+            .unwrap_or_else(|| panic!("{} was accepted", path.display()));
+        let problems = err.problems();
+        assert!(
+            problems
+                .iter()
+                .all(|p| !p.path.is_empty() && p.line.is_some())
+                && problems
+                    .iter()
+                    .any(|p| p.message.contains("finite") || p.message.contains("out of range")),
+            "{}: {problems:?}",
+            path.display()
+        );
+        refused += 1;
+    }
+    for path in files("tests/fuzz/seeds/driver_file")
+        .iter()
+        .filter(|p| bad(p))
+    {
+        let text = String::from_utf8(read(path)).expect("text");
+        let problems = parse(Path::new("abb-terra-ac.toml"), &text)
+            .err()
+            .unwrap_or_else(|| panic!("{} was accepted", path.display()));
+        assert!(
+            problems.iter().any(|p| !p.key.is_empty()
+                && p.line.is_some()
+                && (p.message.contains("finite") || p.message.contains("out of range"))),
+            "{}: {problems:?}",
+            path.display()
+        );
+        refused += 1;
+    }
+    assert!(refused >= 12, "only {refused} bad-number inputs");
+}

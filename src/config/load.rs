@@ -2,8 +2,9 @@
 //! schema (every problem collected, with its key path and line), then the cross-reference checks.
 
 use super::error::{ConfigError, Problem, suggestion};
+use super::range::not_finite;
 use super::schema::{self, SECTIONS, SiteConfig};
-use super::spans::KeyLines;
+use super::spans::{KeyLines, non_finite_floats};
 use super::validate::{self, DriverCatalog};
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
@@ -74,7 +75,7 @@ pub fn load_str(
     let vars = env.vars();
     let env_overrides = overrides(&vars);
 
-    let merged = merge(text, vars).map_err(|message| ConfigError::Invalid {
+    let merged = merge(text, vars.clone()).map_err(|message| ConfigError::Invalid {
         path: path.to_path_buf(),
         problems: vec![Problem {
             path: String::new(),
@@ -84,11 +85,16 @@ pub fn load_str(
         }],
     })?;
 
-    let mut problems = Vec::new();
-    let config = typed(merged, &mut problems);
+    // `nan` and `inf` do not survive the merge (JSON has no such numbers): find them first, in
+    // the file and in the environment, and let no later message about the same key hide them.
+    let mut problems = non_finite(&doc, &vars);
+    let early: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
+    let mut later = Vec::new();
+    let config = typed(merged, &mut later);
     if let Some(cfg) = &config {
-        problems.extend(validate::check(cfg, drivers));
+        later.extend(validate::check(cfg, drivers));
     }
+    problems.extend(later.into_iter().filter(|p| !early.contains(&p.path)));
     for p in &mut problems {
         p.env_var = env_var_for(&p.path, &env_overrides);
         if p.env_var.is_none() {
@@ -106,6 +112,22 @@ pub fn load_str(
             problems,
         }),
     }
+}
+
+/// Numbers that are not finite, in the file or in a `HUBGATE__...` variable.
+fn non_finite(doc: &toml_edit::Document<String>, vars: &HashMap<String, String>) -> Vec<Problem> {
+    let mut out: Vec<Problem> = non_finite_floats(doc)
+        .into_iter()
+        .map(|(key, text)| problem(&key, not_finite(&text)))
+        .collect();
+    for (key, var) in overrides(vars) {
+        let value = vars.get(&var).map(|v| v.trim()).unwrap_or_default();
+        if value.parse::<f64>().is_ok_and(|v| !v.is_finite()) {
+            out.retain(|p| p.path != key);
+            out.push(problem(&key, not_finite(value)));
+        }
+    }
+    out
 }
 
 /// Key paths set by `HUBGATE__...` variables.

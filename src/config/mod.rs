@@ -1,12 +1,16 @@
 //! The site config: schema, loading (file + environment), and validation an installer can act on.
 
 mod error;
+mod files;
 mod load;
+pub mod range;
 pub mod schema;
+pub mod secret;
 mod spans;
 mod validate;
 
 pub use error::{ConfigError, Problem, did_you_mean};
+pub use files::check_files;
 pub use load::{ENV_PREFIX, EnvSource, LoadedConfig, load_file, load_str};
 pub use schema::*;
 pub use validate::{DeviceKind, DriverCatalog, IEC_MIN_CURRENT_A, check, parse_hhmm};
@@ -52,7 +56,7 @@ impl SiteConfig {
             self.buses.len(),
             if self.buses.len() == 1 { "" } else { "es" },
             match &self.ocpp {
-                Some(o) => format!(", OCPP to {}", o.csms_url),
+                Some(o) => format!(", OCPP to {}", secret::redact_url(&o.csms_url)),
                 None => String::new(),
             }
         )

@@ -118,6 +118,50 @@ fn walk_value(v: &Value, path: &str, starts: &[usize], out: &mut HashMap<String,
     }
 }
 
+/// Key paths of the floats in a document that are not finite (`nan`, `inf`), with their text.
+/// They cannot travel through the merge with the environment (JSON has no such numbers), so they
+/// are found here, in the file itself.
+pub fn non_finite_floats(doc: &Document<String>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    floats_in_table(doc.as_table(), "", &mut out);
+    out
+}
+
+fn floats_in_table(t: &Table, prefix: &str, out: &mut Vec<(String, String)>) {
+    for (key, item) in t.iter() {
+        let path = join(prefix, key);
+        match item {
+            Item::Table(t) => floats_in_table(t, &path, out),
+            Item::ArrayOfTables(a) => {
+                for (i, t) in a.iter().enumerate() {
+                    floats_in_table(t, &format!("{path}[{i}]"), out);
+                }
+            }
+            Item::Value(v) => floats_in_value(v, &path, out),
+            Item::None => {}
+        }
+    }
+}
+
+fn floats_in_value(v: &Value, path: &str, out: &mut Vec<(String, String)>) {
+    match v {
+        Value::Float(f) if !f.value().is_finite() => {
+            out.push((path.to_string(), f.display_repr().trim().to_string()));
+        }
+        Value::InlineTable(t) => {
+            for (key, val) in t.iter() {
+                floats_in_value(val, &join(path, key), out);
+            }
+        }
+        Value::Array(a) => {
+            for (i, val) in a.iter().enumerate() {
+                floats_in_value(val, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,6 +177,17 @@ mod tests {
         assert_eq!(k.line_of("chargers[1].wiring[1]"), Some(11));
         // A missing key is reported where its table starts.
         assert_eq!(k.line_of("chargers[1].unit"), Some(7));
+    }
+
+    #[test]
+    fn finds_floats_that_are_not_finite() {
+        let text = "a = nan\nb = 1.5\n[t]\nc = [1.0, -inf]\nd = { e = +inf }\n[[l]]\nf = 2\n[[l]]\nf = nan\n";
+        let doc: Document<String> = Document::parse(text.to_string()).unwrap();
+        let found: Vec<String> = non_finite_floats(&doc)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(found, ["a", "t.c[1]", "t.d.e", "l[1].f"]);
     }
 
     #[test]

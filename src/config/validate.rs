@@ -2,7 +2,9 @@
 //! wrong that the schema alone cannot see. Every problem is collected, none stops the others.
 
 use super::error::{Problem, suggestion};
-use super::schema::{BusKind, PhaseLimit, SiteConfig};
+use super::range::{check_range, site_numbers};
+use super::schema::{BusKind, SiteConfig};
+use super::secret::{redact_url, url_has_password};
 use crate::phase::{PerPhase, Phase};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,6 +28,9 @@ pub const IEC_MIN_CURRENT_A: f64 = 6.0;
 
 struct Checker<'a> {
     problems: Vec<Problem>,
+    /// Every number is within its range: only then are numbers compared with each other (a
+    /// wrong number is reported once, not again in every comparison it takes part in).
+    numbers_ok: bool,
     drivers: &'a dyn DriverCatalog,
 }
 
@@ -39,12 +44,13 @@ impl Checker<'_> {
         });
     }
 
-    fn range(&mut self, path: &str, v: f64, lo: f64, hi: f64, unit: &str) {
-        if !(v.is_finite() && v >= lo && v <= hi) {
-            self.err(
-                path,
-                format!("{v} {unit} is out of range ({lo} to {hi} {unit})"),
-            );
+    /// Every number of the config within its range (one list, so none is forgotten).
+    fn numbers(&mut self, cfg: &SiteConfig) {
+        for n in site_numbers(cfg) {
+            if let Err(m) = check_range(n.value, &n.range) {
+                self.numbers_ok = false;
+                self.err(n.key, m);
+            }
         }
     }
 
@@ -93,20 +99,6 @@ impl Checker<'_> {
         }
     }
 
-    fn limit(&mut self, path: &str, l: &PhaseLimit) {
-        for (i, v) in l.0.0.iter().enumerate() {
-            if !(v.is_finite() && *v > 0.0 && *v <= 10_000.0) {
-                let p = Phase::from_index(i)
-                    .map(|p| p.to_string())
-                    .unwrap_or_default();
-                self.err(
-                    path,
-                    format!("{p} limit {v} A is out of range (above 0, up to 10000 A)"),
-                );
-            }
-        }
-    }
-
     fn unique<'n>(&mut self, section: &str, names: impl Iterator<Item = &'n str>) {
         let mut seen = HashMap::new();
         for (i, n) in names.enumerate() {
@@ -126,24 +118,16 @@ impl Checker<'_> {
 pub fn check(cfg: &SiteConfig, drivers: &dyn DriverCatalog) -> Vec<Problem> {
     let mut c = Checker {
         problems: Vec::new(),
+        numbers_ok: true,
         drivers,
     };
+    c.numbers(cfg);
     site(&mut c, cfg);
     buses(&mut c, cfg);
     let circuit_limits = circuits(&mut c, cfg);
     devices(&mut c, cfg, &circuit_limits);
-    fallback_fits(&mut c, cfg, &circuit_limits);
-    for (key, days) in [
-        ("storage.history_days", cfg.storage.history_days),
-        (
-            "storage.full_resolution_days",
-            cfg.storage.full_resolution_days,
-        ),
-        ("storage.sessions_days", cfg.storage.sessions_days),
-    ] {
-        if days == 0 {
-            c.err(key, "must be at least 1 day");
-        }
+    if c.numbers_ok {
+        fallback_fits(&mut c, cfg, &circuit_limits);
     }
     uplinks(&mut c, cfg);
     c.problems
@@ -153,7 +137,7 @@ pub fn check(cfg: &SiteConfig, drivers: &dyn DriverCatalog) -> Vec<Problem> {
 /// may draw the fallback current at once: that must fit under every limit it is under.
 fn fallback_fits(c: &mut Checker, cfg: &SiteConfig, limits: &BTreeMap<String, PerPhase<f64>>) {
     let fallback = cfg.site.fallback_current_a;
-    if fallback <= 0.0 {
+    if !(fallback > 0.0 && fallback.is_finite()) {
         return;
     }
     let parent_of: HashMap<&str, &str> = cfg
@@ -226,32 +210,21 @@ fn site(c: &mut Checker, cfg: &SiteConfig) {
     if s.name.trim().is_empty() {
         c.err("site.name", "must not be empty");
     }
-    c.limit("site.grid_limit_a", &s.grid_limit_a);
-    c.range(
-        "site.nominal_voltage_v",
-        s.nominal_voltage_v,
-        100.0,
-        480.0,
-        "V",
-    );
-    c.range(
-        "site.safety_margin_a",
-        s.safety_margin_a,
-        0.0,
-        s.grid_limit_a.0.min_value(),
-        "A",
-    );
-    c.range(
-        "site.fallback_current_a",
-        s.fallback_current_a,
-        0.0,
-        1000.0,
-        "A",
-    );
+    // The ranges are checked with every number (`range::site_numbers`); what follows relates
+    // numbers to each other.
+    let grid_min = s.grid_limit_a.0.min_value();
+    if c.numbers_ok && s.safety_margin_a > grid_min {
+        c.err(
+            "site.safety_margin_a",
+            format!(
+                "{} A is more than the grid limit ({grid_min} A)",
+                s.safety_margin_a
+            ),
+        );
+    }
     let k = &cfg.control;
-    c.range("control.cycle_ms", k.cycle_ms as f64, 100.0, 60_000.0, "ms");
     let cycle_s = k.cycle_ms as f64 / 1000.0;
-    if k.meter_stale_s < 2.0 * cycle_s {
+    if c.numbers_ok && k.meter_stale_s < 2.0 * cycle_s {
         c.err(
             "control.meter_stale_s",
             format!(
@@ -261,22 +234,6 @@ fn site(c: &mut Checker, cfg: &SiteConfig) {
             ),
         );
     }
-    c.range("control.meter_stale_s", k.meter_stale_s, 0.2, 600.0, "s");
-    c.range(
-        "control.ramp_up_a_per_s",
-        k.ramp_up_a_per_s,
-        0.1,
-        1000.0,
-        "A/s",
-    );
-    c.range("control.hysteresis_a", k.hysteresis_a, 0.0, 10.0, "A");
-    c.range(
-        "control.rotation_period_s",
-        k.rotation_period_s as f64,
-        10.0,
-        86_400.0,
-        "s",
-    );
 }
 
 fn buses(c: &mut Checker, cfg: &SiteConfig) {
@@ -297,9 +254,6 @@ fn buses(c: &mut Checker, cfg: &SiteConfig) {
                         "a TCP bus has no serial device (did you mean kind = \"rtu\"?)",
                     );
                 }
-                if b.port == Some(0) {
-                    c.err(format!("{p}.port"), "port 0 is not a valid TCP port");
-                }
             }
             BusKind::Rtu => {
                 if b.device.is_none() {
@@ -316,29 +270,13 @@ fn buses(c: &mut Checker, cfg: &SiteConfig) {
                 }
                 const BAUDS: [u32; 9] =
                     [1200, 2400, 4800, 9600, 14400, 19200, 38400, 57600, 115200];
-                if !BAUDS.contains(&b.baud) {
+                if (BAUDS[0]..=BAUDS[8]).contains(&b.baud) && !BAUDS.contains(&b.baud) {
                     c.err(
                         format!("{p}.baud"),
                         format!("{} is not a standard baud rate ({BAUDS:?})", b.baud),
                     );
                 }
-                if !matches!(b.stop_bits, 1 | 2) {
-                    c.err(format!("{p}.stop_bits"), "must be 1 or 2");
-                }
-                if !matches!(b.data_bits, 7 | 8) {
-                    c.err(format!("{p}.data_bits"), "must be 7 or 8");
-                }
             }
-        }
-        c.range(
-            &format!("{p}.timeout_ms"),
-            b.timeout_ms as f64,
-            10.0,
-            30_000.0,
-            "ms",
-        );
-        if let Some(d) = b.inter_frame_delay_ms {
-            c.range(&format!("{p}.inter_frame_delay_ms"), d, 0.0, 1000.0, "ms");
         }
     }
 }
@@ -361,7 +299,6 @@ fn circuits(c: &mut Checker, cfg: &SiteConfig) -> BTreeMap<String, PerPhase<f64>
     }
     for (i, x) in cfg.circuits.iter().enumerate() {
         let p = format!("circuits[{i}]");
-        c.limit(&format!("{p}.limit_a"), &x.limit_a);
         if let Some(parent) = &x.parent
             && c.reference(&format!("{p}.parent"), "circuit", parent, &names)
             && parent == &x.name
@@ -371,7 +308,7 @@ fn circuits(c: &mut Checker, cfg: &SiteConfig) -> BTreeMap<String, PerPhase<f64>
         let parent_key = x.parent.clone().unwrap_or_default();
         if let Some(pl) = limits.get(&parent_key).copied() {
             for ph in Phase::ALL {
-                if x.limit_a.0[ph] > pl[ph] {
+                if c.numbers_ok && x.limit_a.0[ph] > pl[ph] {
                     let parent_name = x.parent.as_deref().unwrap_or("the grid connection");
                     c.err(
                         format!("{p}.limit_a"),
@@ -457,23 +394,7 @@ fn devices(c: &mut Checker, cfg: &SiteConfig, circuit_limits: &BTreeMap<String, 
         c.reference(&format!("{p}.bus"), "bus", &ch.bus, &bus_names);
         unit_check(c, &mut units, &p, &ch.bus, ch.unit);
         c.wiring(&format!("{p}.wiring"), &ch.wiring);
-        if ch.min_current_a < IEC_MIN_CURRENT_A {
-            c.err(
-                format!("{p}.min_current_a"),
-                format!(
-                    "{} A is below the 6 A that IEC 61851 allows",
-                    ch.min_current_a
-                ),
-            );
-        }
-        c.range(
-            &format!("{p}.max_current_a"),
-            ch.max_current_a,
-            IEC_MIN_CURRENT_A,
-            1000.0,
-            "A",
-        );
-        if ch.min_current_a > ch.max_current_a {
+        if c.numbers_ok && ch.min_current_a > ch.max_current_a {
             c.err(
                 format!("{p}.min_current_a"),
                 format!(
@@ -498,7 +419,7 @@ fn devices(c: &mut Checker, cfg: &SiteConfig, circuit_limits: &BTreeMap<String, 
                 .iter()
                 .map(|ph| limit[*ph])
                 .fold(f64::INFINITY, f64::min);
-            if ch.max_current_a > tightest {
+            if c.numbers_ok && ch.max_current_a > tightest {
                 let where_ = ch.circuit.as_deref().unwrap_or("the grid connection");
                 c.err(
                     format!("{p}.max_current_a"),
@@ -518,7 +439,8 @@ fn devices(c: &mut Checker, cfg: &SiteConfig, circuit_limits: &BTreeMap<String, 
     }
     let n = cfg.chargers.len() as u32;
     for (i, ch) in cfg.chargers.iter().enumerate() {
-        if ch.connector == 0 || ch.connector > n {
+        // 0 and numbers past 1000 are refused with the ranges.
+        if ch.connector > n && ch.connector <= 1000 {
             c.err(
                 format!("chargers[{i}].connector"),
                 format!("connector {} leaves a gap: number the site's {n} chargers 1 to {n} (connector 0 is the whole site)", ch.connector),
@@ -535,12 +457,6 @@ fn unit_check(
     bus: &str,
     unit: u8,
 ) {
-    if !(1..=247).contains(&unit) {
-        c.err(
-            format!("{p}.unit"),
-            format!("unit id {unit} is out of range (1 to 247)"),
-        );
-    }
     if let Some(first) = units.insert((bus.to_string(), unit), p.to_string()) {
         c.err(
             format!("{p}.unit"),
@@ -555,13 +471,20 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
         if !matches!(scheme, "ws" | "wss") || !o.csms_url.contains("://") {
             c.err(
                 "ocpp.csms_url",
-                format!("`{}` must start with ws:// or wss://", o.csms_url),
+                format!(
+                    "`{}` must start with ws:// or wss://",
+                    redact_url(&o.csms_url)
+                ),
             );
         }
-        if o.security_profile > 3 {
+        if url_has_password(&o.csms_url) {
             c.err(
-                "ocpp.security_profile",
-                "must be 0 (none, labs only), 1, 2 or 3",
+                "ocpp.csms_url",
+                format!(
+                    "`{}` carries a password: remove it from the URL and put it in the file \
+                     named by ocpp.credentials_file (readable by the service only)",
+                    redact_url(&o.csms_url)
+                ),
             );
         }
         if o.security_profile >= 2 && scheme == "ws" {
@@ -609,8 +532,15 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
                 "mqtt.broker",
                 format!(
                     "`{}` must look like mqtt://host:1883 or mqtts://host:8883",
-                    m.broker
+                    redact_url(&m.broker)
                 ),
+            );
+        }
+        if url_has_password(&m.broker) {
+            c.err(
+                "mqtt.broker",
+                "the URL carries a password: put the credentials in the file named by \
+                 mqtt.credentials_file",
             );
         }
         if let Some(prefix) = &m.topic_prefix
@@ -623,20 +553,6 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
         }
     }
     let a = &cfg.auth;
-    c.range(
-        "auth.unknown_id_max_energy_kwh",
-        a.unknown_id_max_energy_kwh,
-        0.0,
-        1000.0,
-        "kWh",
-    );
-    c.range(
-        "auth.unknown_id_max_duration_min",
-        a.unknown_id_max_duration_min,
-        0.0,
-        10_080.0,
-        "min",
-    );
     if let Some(tag) = &a.free_vend_id_tag
         && (tag.is_empty() || tag.chars().count() > 20)
     {
@@ -648,13 +564,6 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
                 "tariff.currency",
                 "use an ISO 4217 code such as EUR, CHF, GBP",
             );
-        }
-        for (k, v) in [
-            ("price_per_kwh", t.price_per_kwh),
-            ("price_per_minute", t.price_per_minute),
-            ("session_fee", t.session_fee),
-        ] {
-            c.range(&format!("tariff.{k}"), v, 0.0, 1.0e6, t.currency.as_str());
         }
         const DAYS: [&str; 7] = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
         for (i, b) in t.bands.iter().enumerate() {
@@ -675,13 +584,6 @@ fn uplinks(c: &mut Checker, cfg: &SiteConfig) {
                     );
                 }
             }
-            c.range(
-                &format!("{p}.price_per_kwh"),
-                b.price_per_kwh,
-                0.0,
-                1.0e6,
-                t.currency.as_str(),
-            );
         }
     }
     if tracing_subscriber::EnvFilter::try_new(&cfg.log.level).is_err() {

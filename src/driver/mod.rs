@@ -8,6 +8,7 @@ mod describe;
 pub mod image;
 mod load;
 mod model;
+pub mod numbers;
 mod plan;
 mod reading;
 pub mod schema;

@@ -1,6 +1,7 @@
 //! A checked driver: the file's data plus what is derived from it once (the read plan).
 
 use super::codec::{DataType, Quantity, WordOrder};
+use super::numbers::check_numbers;
 use super::plan::{ReadBlock, plan_reads};
 use super::schema::{
     ChargerSpec, DriverFile, KeepaliveMode, VALUE_NAMES, ValueSpec, WriteFunction,
@@ -114,13 +115,12 @@ fn check(f: &DriverFile, stem: &str) -> Vec<KeyProblem> {
             "give the document's version or date".into(),
         ));
     }
-    if !matches!(d.phases, 1 | 3) {
+    // Every number within its range (one list: `numbers::driver_numbers`).
+    p.extend(check_numbers(f));
+    if d.phases == 2 {
         p.push(("driver.phases".into(), "must be 1 or 3".into()));
     }
     let m = &f.modbus;
-    if m.max_registers == 0 || m.max_registers > 125 {
-        p.push(("modbus.max_registers".into(), "must be 1..=125".into()));
-    }
     let is_charger = d.kind == super::schema::Kind::Charger;
     for (name, v) in &f.values {
         let key = format!("values.{name}");
@@ -164,14 +164,21 @@ fn check(f: &DriverFile, stem: &str) -> Vec<KeyProblem> {
                 format!("{:?} is not a unit of {q:?}", v.unit),
             ));
         }
-        if !v.scale.is_finite() || v.scale == 0.0 {
-            p.push((format!("{key}.scale"), "must be a non-zero number".into()));
-        }
         let width = u32::from(v.ty.width(v.registers.unwrap_or(0)));
         if width > 125 || u32::from(v.address) + width > 65_536 {
             p.push((
                 format!("{key}.address"),
                 "the value runs past register 65535 or is too wide".into(),
+            ));
+        } else if width > u32::from(m.max_registers) && (1..=125).contains(&m.max_registers) {
+            // One request reads a value whole: it could never be read.
+            p.push((
+                format!("{key}.type"),
+                format!(
+                    "takes {width} registers, more than one request may read \
+                     (modbus.max_registers = {})",
+                    m.max_registers
+                ),
             ));
         }
     }
@@ -256,12 +263,6 @@ fn check_charger(
             ));
         }
     }
-    if !(c.min_current_a > 0.0 && c.min_current_a <= c.max_current_a) {
-        p.push((
-            "charger.min_current_a".into(),
-            "must be above 0 and at most max_current_a".into(),
-        ));
-    }
     let l = &c.current_limit;
     if !matches!(l.unit.quantity(), Quantity::Current | Quantity::Power) {
         p.push((
@@ -314,20 +315,13 @@ fn check_charger(
             ));
         }
     }
-    if let Some(k) = &c.keepalive {
-        if k.period_s.is_nan() || k.period_s <= 0.0 {
-            p.push((
-                "charger.keepalive.period_s".into(),
-                "must be above 0".into(),
-            ));
-        }
-        if k.mode == KeepaliveMode::Register
-            && (k.address.is_none() || k.ty.is_none() || k.value.is_none())
-        {
-            p.push((
-                "charger.keepalive".into(),
-                "mode \"register\" needs address, type and value".into(),
-            ));
-        }
+    if let Some(k) = &c.keepalive
+        && k.mode == KeepaliveMode::Register
+        && (k.address.is_none() || k.ty.is_none() || k.value.is_none())
+    {
+        p.push((
+            "charger.keepalive".into(),
+            "mode \"register\" needs address, type and value".into(),
+        ));
     }
 }

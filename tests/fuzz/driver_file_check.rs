@@ -5,8 +5,11 @@
 //! - parsing never panics, and every problem it reports can be shown;
 //! - a driver that parses is read in requests of 1 to 125 registers that stay inside the
 //!   address space and cover every value;
+//! - a driver that parses holds only finite numbers, each within its documented range, and its
+//!   keep-alive, failsafe and setpoint writes can be made (no panic on a period or a timeout);
 //! - whatever its registers hold, every number decoded from them is finite.
 
+use hubgate::driver::numbers::driver_numbers;
 use hubgate::driver::{Value, parse};
 use std::path::Path;
 
@@ -18,7 +21,14 @@ pub fn check(data: &[u8]) {
     let Ok(text) = std::str::from_utf8(text) else {
         return;
     };
-    let driver = match parse(Path::new("fuzz.toml"), text) {
+    // Named after the driver it declares, so that a driver file passes the name check and its
+    // plan, numbers and decoding are checked too.
+    let name = toml::from_str::<toml::Table>(text)
+        .ok()
+        .and_then(|t| Some(t.get("driver")?.get("name")?.as_str()?.to_string()))
+        .filter(|n| !n.is_empty() && !n.contains(['/', '\\', '\0']))
+        .unwrap_or_else(|| "fuzz".into());
+    let driver = match parse(Path::new(&format!("{name}.toml")), text) {
         Ok(d) => d,
         Err(problems) => {
             assert!(!problems.is_empty());
@@ -28,6 +38,23 @@ pub fn check(data: &[u8]) {
             return;
         }
     };
+    for n in driver_numbers(&driver.file) {
+        assert!(
+            n.value.is_finite() && n.range.contains(n.value),
+            "{} = {} parsed, outside {:?}",
+            n.key,
+            n.value,
+            n.range
+        );
+    }
+    if let Some(k) = driver.keepalive() {
+        assert!(k.period > std::time::Duration::ZERO, "{k:?}");
+    }
+    if let Some(t) = driver.failsafe_timeout() {
+        assert!(t > std::time::Duration::ZERO, "{t:?}");
+    }
+    let _ = driver.failsafe_writes(6.0);
+    let _ = driver.setpoint_writes(16.0, 230.0, 3);
     for block in driver.read_plan() {
         assert!((1..=125).contains(&block.count), "{block:?}");
         assert!(

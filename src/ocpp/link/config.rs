@@ -1,5 +1,6 @@
 //! How to reach the CSMS: URL, security profile, credentials, reconnect back-off.
 
+use crate::config::secret::{redact_url, url_has_password};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -107,8 +108,8 @@ impl Backoff {
     }
 }
 
-/// Everything needed to dial the CSMS.
-#[derive(Debug, Clone)]
+/// Everything needed to dial the CSMS. Its `Debug` masks every secret.
+#[derive(Clone)]
 pub struct LinkConfig {
     /// `ws://` or `wss://` base URL; the identity is appended as the last path segment.
     pub csms_url: String,
@@ -125,10 +126,30 @@ pub struct LinkConfig {
     pub backoff: Backoff,
 }
 
+impl std::fmt::Debug for LinkConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LinkConfig")
+            .field("csms_url", &redact_url(&self.csms_url))
+            .field("identity", &self.identity)
+            .field("profile", &self.profile)
+            .field("password", &self.password)
+            .field("ca_file", &self.ca_file)
+            .field("client_cert", &self.client_cert)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("backoff", &self.backoff)
+            .finish()
+    }
+}
+
 impl LinkConfig {
     /// The URL dialled: `csms_url/identity`.
     pub fn url(&self) -> String {
         format!("{}/{}", self.csms_url.trim_end_matches('/'), self.identity)
+    }
+
+    /// The URL dialled as logs and messages show it: a password in it masked.
+    pub fn url_for_logs(&self) -> String {
+        redact_url(&self.url())
     }
 
     /// Check that URL scheme, profile and credentials fit together.
@@ -138,8 +159,11 @@ impl LinkConfig {
         } else if self.csms_url.starts_with("ws://") {
             false
         } else {
-            return Err(LinkError::BadUrl(self.csms_url.clone()));
+            return Err(LinkError::BadUrl(redact_url(&self.csms_url)));
         };
+        if url_has_password(&self.csms_url) {
+            return Err(LinkError::PasswordInUrl(redact_url(&self.csms_url)));
+        }
         if self.profile.uses_tls() && !tls {
             return Err(LinkError::TlsRequired);
         }
@@ -158,6 +182,8 @@ impl LinkConfig {
 pub enum LinkError {
     #[error("`{0}` is not a ws:// or wss:// URL")]
     BadUrl(String),
+    #[error("`{0}` carries a password: credentials come from the credentials file only")]
+    PasswordInUrl(String),
     #[error("security profile {0} does not exist (0, 1, 2 or 3)")]
     BadProfile(u8),
     #[error("security profiles 2 and 3 need a wss:// URL")]
@@ -228,5 +254,16 @@ mod tests {
         assert!(matches!(c.check(), Err(LinkError::NoPassword)));
         c.csms_url = "http://x".into();
         assert!(matches!(c.check(), Err(LinkError::BadUrl(_))));
+        c.csms_url = "ws://site-1:hunter2@127.0.0.1:9000/ocpp".into();
+        c.password = Some(Password::Text("hunter2".into()));
+        let e = c.check().unwrap_err();
+        assert!(matches!(e, LinkError::PasswordInUrl(_)), "{e}");
+        for shown in [e.to_string(), format!("{c:?}"), c.url_for_logs()] {
+            assert!(!shown.contains("hunter2"), "{shown}");
+        }
+        assert_eq!(
+            c.url_for_logs(),
+            "ws://site-1:***@127.0.0.1:9000/ocpp/site-1"
+        );
     }
 }

@@ -80,8 +80,12 @@ pub async fn dial(cfg: &LinkConfig) -> Result<Ws, LinkError> {
         user_pass.push(b':');
         user_pass.extend(password);
         let token = base64::engine::general_purpose::STANDARD.encode(user_pass);
-        let value = HeaderValue::from_str(&format!("Basic {token}"))
+        let mut value = HeaderValue::from_str(&format!("Basic {token}"))
             .map_err(|e| LinkError::Tls(e.to_string()))?;
+        // Debug output of the request (errors, traces) shows "Sensitive" instead of the token;
+        // the handshake's raw trace is filtered out by the logging setup
+        // (`service::REDACTED_TARGETS`).
+        value.set_sensitive(true);
         headers.insert("Authorization", value);
     }
     let connector = if cfg.csms_url.starts_with("wss://") {

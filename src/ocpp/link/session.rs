@@ -141,12 +141,12 @@ impl Session {
                 Ok(ws) => {
                     attempt = 0;
                     self.connects += 1;
-                    tracing::info!(url = %self.cfg.url(), "connected to the CSMS");
+                    tracing::info!(url = %self.cfg.url_for_logs(), "connected to the CSMS");
                     if self.connected(ws).await == Flow::Shutdown {
                         return;
                     }
                 }
-                Err(e) => tracing::warn!(url = %self.cfg.url(), "cannot connect: {e}"),
+                Err(e) => tracing::warn!(url = %self.cfg.url_for_logs(), "cannot connect: {e}"),
             }
             let jitter = rand::random_range(0.5..=1.0);
             let delay = self.cfg.backoff.delay(attempt, jitter);
