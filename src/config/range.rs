@@ -266,6 +266,11 @@ pub fn site_numbers(cfg: &SiteConfig) -> Vec<Number> {
         f64::from(st.sessions_days),
         DAYS,
     );
+    n(
+        "storage.reopen_max_s".into(),
+        f64::from(st.reopen_max_s),
+        Range::new(1.0, 3600.0, "s"),
+    );
     let a = &cfg.auth;
     let energy = Range::new(0.0, 1000.0, "kWh");
     n(

@@ -26,6 +26,7 @@ fn rules() -> Rules {
         free_vend: None,
         connection_timeout: TimeDelta::seconds(60),
         min_current_a: 6.0,
+        hold_new_sessions: false,
     }
 }
 

@@ -11,6 +11,7 @@ fn at(s: i64) -> Now {
     Now {
         utc,
         local: utc.naive_utc(),
+        mono: crate::clock::Mono::from_origin(std::time::Duration::from_secs((1000 + s) as u64)),
     }
 }
 
