@@ -153,6 +153,7 @@ pub async fn demo(options: DemoOptions) -> Result<ExitCode, CommandError> {
         for suffix in ["", "-wal", "-shm"] {
             let _ = std::fs::remove_file(format!("{}{suffix}", db_path.display()));
         }
+        let _ = std::fs::remove_file(crate::mqtt::persist::state_file_for(&db_path));
     }
     if options.json {
         let text =
