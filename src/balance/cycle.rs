@@ -14,7 +14,8 @@
 //!    it is free.
 
 use super::fill::{Ask, Bound, fill};
-use super::model::SiteModel;
+use super::model::{ChargerNode, SiteModel};
+use crate::driver::Implausible;
 use crate::phase::{PerPhase, Phase};
 use std::fmt;
 
@@ -24,6 +25,18 @@ pub struct MeterObs {
     pub current_a: Option<PerPhase<f64>>,
     /// Age of the reading (s); `None` = never read.
     pub age_s: Option<f64>,
+    /// Why the last reading cannot be trusted (then `current_a` is `None`): the meter counts as
+    /// stale.
+    pub invalid: Option<Implausible>,
+}
+
+impl MeterObs {
+    /// A reading the allocator may use: plausible, finite and not older than `stale_after_s`.
+    pub fn usable(&self, stale_after_s: f64) -> Option<PerPhase<f64>> {
+        let current = self.current_a.filter(|c| c.0.iter().all(|a| a.is_finite()))?;
+        let fresh = self.age_s.is_some_and(|a| a <= stale_after_s);
+        (fresh && self.invalid.is_none()).then_some(current)
+    }
 }
 
 /// One charger as measured.
@@ -45,6 +58,11 @@ pub struct ChargerObs {
     pub paused_by: Option<String>,
     /// The current limit the charger itself reports (A), where its driver reads it back.
     pub limit_a: Option<f64>,
+    /// Why its own current reading cannot be trusted (then `draw_a` is zero): it is counted at
+    /// the most it may draw.
+    pub implausible: Option<Implausible>,
+    /// Seconds since it last answered; `None` = it never did.
+    pub silent_s: Option<f64>,
 }
 
 /// Everything measured at the start of a cycle.
@@ -85,8 +103,11 @@ pub enum Reason {
     Paused(String),
     /// A meter above it is stale.
     Fallback(String),
-    /// It does not answer; counted at its last setpoint or max.
+    /// It does not answer; counted at its last setpoint or max (and its failsafe current once
+    /// its failsafe timeout may have run out).
     Lost,
+    /// Its current reading is implausible; counted at its max, its setpoint held.
+    Implausible(Implausible),
     /// Rising towards its share at the ramp rate.
     Ramping,
 }
@@ -102,6 +123,7 @@ impl fmt::Display for Reason {
             Reason::Paused(s) => write!(f, "paused by {s}"),
             Reason::Fallback(m) => write!(f, "fallback: meter {m} stale"),
             Reason::Lost => f.write_str("not answering"),
+            Reason::Implausible(why) => write!(f, "implausible reading: {why}"),
             Reason::Ramping => f.write_str("ramping up"),
         }
     }
@@ -262,11 +284,11 @@ pub fn plan_cycle(
     let mut stale_above: Vec<Option<String>> = vec![None; n];
     for (ci, c) in model.circuits.iter().enumerate() {
         let Some(m) = c.meter else { continue };
-        let obs = snap.meters.get(m);
-        let fresh = obs.is_some_and(|o| {
-            o.current_a.is_some() && o.age_s.is_some_and(|a| a <= s.stale_after_s)
-        });
-        if !fresh {
+        let fresh = snap
+            .meters
+            .get(m)
+            .and_then(|o| o.usable(s.stale_after_s));
+        if fresh.is_none() {
             for (i, ch) in model.chargers.iter().enumerate() {
                 if stale_above[i].is_none() && ch.path.contains(&ci) {
                     stale_above[i] = Some(model.meters.get(m).cloned().unwrap_or_default());
@@ -281,6 +303,7 @@ pub fn plan_cycle(
             .meter
             .and_then(|m| snap.meters.get(m))
             .and_then(|o| o.current_a)
+            .filter(|c| c.0.iter().all(|a| a.is_finite()))
         else {
             continue;
         };
@@ -318,17 +341,22 @@ pub fn plan_cycle(
         }
         let fixed = |amps: f64| ch.per_phase.map(|k| k * amps).zip(obs.draw_a, f64::max);
         let (sp, load) = if !obs.answering {
-            let counted = if s.lost_counts_max {
-                ch.max_a
-            } else {
-                state.setpoints[i]
-            };
+            let counted = lost_counted(ch, state.setpoints[i], obs.silent_s, s.lost_counts_max);
             (
                 Setpoint {
                     amps: state.setpoints[i],
                     reason: Reason::Lost,
                 },
                 fixed(counted),
+            )
+        } else if let Some(why) = obs.implausible {
+            // Blind to what it draws: it may take up to its max (or what it was last given).
+            (
+                Setpoint {
+                    amps: state.setpoints[i],
+                    reason: Reason::Implausible(why),
+                },
+                fixed(ch.max_a.max(state.setpoints[i])),
             )
         } else if let Some(meter) = &stale_above[i] {
             let amps = if s.fallback_a >= ch.min_a {
@@ -491,7 +519,7 @@ pub fn plan_cycle(
                 amps: 0.0,
                 reason: Reason::Idle,
             });
-            if matches!(sp.reason, Reason::Lost) {
+            if matches!(sp.reason, Reason::Lost | Reason::Implausible(_)) {
                 return sp;
             }
             ramp(
@@ -540,6 +568,22 @@ pub fn plan_cycle(
         fallback,
         curtailed,
         deferred_a,
+    }
+}
+
+/// What a charger that does not answer is counted at (A per phase): its last setpoint (or its
+/// max, by policy), and at least its failsafe current once its failsafe timeout may have run
+/// out (it has been silent that long, or was never heard).
+pub fn lost_counted(
+    ch: &ChargerNode,
+    setpoint: f64,
+    silent_s: Option<f64>,
+    counts_max: bool,
+) -> f64 {
+    let counted = if counts_max { ch.max_a } else { setpoint };
+    match &ch.failsafe {
+        Some(f) if silent_s.is_none_or(|t| t >= f.after_s) => counted.max(f.current_a),
+        _ => counted,
     }
 }
 

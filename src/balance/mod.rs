@@ -8,10 +8,10 @@ mod observe;
 
 pub use cycle::{
     ChargerObs, ControlState, CyclePlan, DEMAND_HEADROOM_A, MeterObs, Reason, Setpoint, Snapshot,
-    plan_cycle,
+    lost_counted, plan_cycle,
 };
 pub use fill::{Ask, Bound, Grant, fill};
-pub use model::{ChargerNode, CircuitNode, ModelError, Settings, SiteModel, path_of};
+pub use model::{ChargerNode, CircuitNode, Failsafe, ModelError, Settings, SiteModel, path_of};
 pub use observe::observe;
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 use super::codec::{Raw, decode_raw};
 use super::model::Driver;
 use super::plan::ReadBlock;
-use crate::phase::PerPhase;
+use crate::phase::{PerPhase, Phase};
 use serde::{Deserialize, Serialize};
 
 /// IEC 61851-1 control pilot state.
@@ -102,6 +102,89 @@ pub struct DeviceReading {
     pub energy_export_wh: Option<f64>,
     pub frequency_hz: Option<f64>,
     pub charger: Option<ChargerReading>,
+    /// Values the device returned as NaN or infinite (left `None` above), by driver value name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_finite: Vec<String>,
+}
+
+/// Why a reading cannot be trusted. Phases are the device's own (its first terminal is L1).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Implausible {
+    /// No current on a phase the device is wired to measure.
+    MissingPhase { phase: Phase },
+    /// The device returned NaN or an infinite value.
+    NotFinite { phase: Phase },
+    /// A current outside the physical range of the site.
+    CurrentOutOfRange { phase: Phase, value_a: f64 },
+    /// A voltage outside the nominal band.
+    VoltageOutOfRange { phase: Phase, value_v: f64 },
+}
+
+impl std::fmt::Display for Implausible {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Implausible::MissingPhase { phase } => write!(f, "no current on {phase}"),
+            Implausible::NotFinite { phase } => write!(f, "{phase} reads a non-finite value"),
+            Implausible::CurrentOutOfRange { phase, value_a } => {
+                write!(f, "{phase} reads {value_a} A, outside the plausible range")
+            }
+            Implausible::VoltageOutOfRange { phase, value_v } => {
+                write!(f, "{phase} reads {value_v} V, outside the nominal band")
+            }
+        }
+    }
+}
+
+/// The physical range a device's readings must fall in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Plausible {
+    /// Currents above this are impossible at the device (A).
+    pub max_current_a: f64,
+    /// Currents below minus this are impossible (A).
+    pub negative_tolerance_a: f64,
+    /// Every phase the device is wired to must give a current.
+    pub require_currents: bool,
+    /// The band voltages must fall in (V), when they are read.
+    pub voltage_band_v: Option<(f64, f64)>,
+}
+
+impl DeviceReading {
+    /// The first reason the currents (and voltages) of the device's first `phases` phases cannot
+    /// be trusted, or `None` when they are plausible.
+    pub fn judge(&self, phases: usize, range: &Plausible) -> Option<Implausible> {
+        for (i, phase) in Phase::ALL.into_iter().enumerate().take(phases) {
+            let name = format!("current_l{}", i + 1);
+            if self.not_finite.iter().any(|n| *n == name) {
+                return Some(Implausible::NotFinite { phase });
+            }
+            match self.currents_a.0[i] {
+                None if range.require_currents => {
+                    return Some(Implausible::MissingPhase { phase });
+                }
+                None => {}
+                Some(a) if !a.is_finite() => return Some(Implausible::NotFinite { phase }),
+                Some(a) if a > range.max_current_a || a < -range.negative_tolerance_a => {
+                    return Some(Implausible::CurrentOutOfRange { phase, value_a: a });
+                }
+                Some(_) => {}
+            }
+            let Some((low, high)) = range.voltage_band_v else {
+                continue;
+            };
+            if self.not_finite.iter().any(|n| *n == format!("voltage_l{}", i + 1)) {
+                return Some(Implausible::NotFinite { phase });
+            }
+            match self.voltages_v.0[i] {
+                Some(v) if !v.is_finite() => return Some(Implausible::NotFinite { phase }),
+                Some(v) if v < low || v > high => {
+                    return Some(Implausible::VoltageOutOfRange { phase, value_v: v });
+                }
+                _ => {}
+            }
+        }
+        None
+    }
 }
 
 /// A decoded value: a number in canonical units or a text.
@@ -115,6 +198,31 @@ impl Driver {
     /// The value `name` from the blocks read, or `None` when it was not read, is marked "not
     /// available", or is not a finite number.
     pub fn value(&self, name: &str, blocks: &[(ReadBlock, Vec<u16>)]) -> Option<Value> {
+        let (v, raw) = self.raw(name, blocks)?;
+        match raw {
+            Raw::Text(t) => Some(Value::Text(t)),
+            Raw::Int(i) => {
+                if v.not_available == Some(i) {
+                    return None;
+                }
+                Some(Value::Number(i as f64 * v.scale * v.unit.factor()))
+            }
+            Raw::Float(f) => {
+                let x = f * v.scale * v.unit.factor();
+                if !x.is_finite() || v.not_available.is_some_and(|na| na as f64 == f) {
+                    return None;
+                }
+                Some(Value::Number(x))
+            }
+        }
+    }
+
+    /// The spec of `name` and its raw decoded value, when the blocks hold it.
+    fn raw(
+        &self,
+        name: &str,
+        blocks: &[(ReadBlock, Vec<u16>)],
+    ) -> Option<(&super::schema::ValueSpec, Raw)> {
         let v = self.file.values.get(name)?;
         let kind = self.value_kind(v);
         let width = v.ty.width(v.registers.unwrap_or(0));
@@ -129,20 +237,14 @@ impl Driver {
             v.ty,
             self.value_order(v),
         )?;
-        match raw {
-            Raw::Text(t) => Some(Value::Text(t)),
-            Raw::Int(i) => {
-                if v.not_available == Some(i) {
-                    return None;
-                }
-                Some(Value::Number(i as f64 * v.scale * v.unit.factor()))
-            }
-            Raw::Float(f) => {
-                if !f.is_finite() || v.not_available.is_some_and(|na| na as f64 == f) {
-                    return None;
-                }
-                Some(Value::Number(f * v.scale * v.unit.factor()))
-            }
+        Some((v, raw))
+    }
+
+    /// True when `name` was read and is NaN or infinite (raw, or once scaled).
+    pub fn not_finite(&self, name: &str, blocks: &[(ReadBlock, Vec<u16>)]) -> bool {
+        match self.raw(name, blocks) {
+            Some((v, Raw::Float(f))) => !(f * v.scale * v.unit.factor()).is_finite(),
+            _ => false,
         }
     }
 
@@ -213,6 +315,12 @@ impl Driver {
             energy_export_wh: n("energy_export"),
             frequency_hz: n("frequency"),
             charger,
+            not_finite: ["current", "voltage", "power"]
+                .iter()
+                .flat_map(|p| (1..=3).map(move |i| format!("{p}_l{i}")))
+                .chain(["power".to_string()])
+                .filter(|name| self.not_finite(name, blocks))
+                .collect(),
         }
     }
 }
