@@ -143,7 +143,7 @@ pub struct CyclePlan {
     /// The limit in force at the grid connection (after margin and site cap).
     pub grid_limit_a: PerPhase<f64>,
     pub grid_limit_source: String,
-    /// Some chargers are on the fallback current.
+    /// Some chargers are under a stale (or implausible) meter: on the fallback current at most.
     pub fallback: bool,
     /// Some connected charger got less than it could take because of a limit.
     pub curtailed: bool,
@@ -537,9 +537,8 @@ pub fn plan_cycle(
     }
     hold_back_increases(model, snap, &room, &asked, state, &mut out);
 
-    let fallback = out
-        .iter()
-        .any(|sp| matches!(sp.reason, Reason::Fallback(_)));
+    // Under a stale or implausible meter, even where the fallback current is held back.
+    let fallback = stale_above.iter().any(Option::is_some);
     for (i, sp) in out.iter().enumerate() {
         let charging = sp.amps > 0.0;
         match (charging, state.setpoints[i] > 0.0) {

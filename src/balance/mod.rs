@@ -16,3 +16,5 @@ pub use observe::observe;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_faults;

@@ -324,3 +324,118 @@ impl Driver {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::driver::Registry;
+    use crate::driver::image::{MeterState, RegisterImage};
+
+    fn range() -> Plausible {
+        Plausible {
+            max_current_a: 189.0,
+            negative_tolerance_a: 1.0,
+            require_currents: true,
+            voltage_band_v: Some((161.0, 299.0)),
+        }
+    }
+
+    fn reading(currents: [Option<f64>; 3]) -> DeviceReading {
+        DeviceReading {
+            currents_a: PerPhase(currents),
+            voltages_v: PerPhase([Some(230.0); 3]),
+            ..DeviceReading::default()
+        }
+    }
+
+    #[test]
+    fn a_float_meter_reporting_nan_or_infinity_is_marked_not_left_blank() {
+        let registry = Registry::builtin().unwrap();
+        let d = registry.get("eastron-sdm630").unwrap();
+        for (bad, phase) in [
+            (f64::NAN, Phase::L1),
+            (f64::INFINITY, Phase::L2),
+            (f64::NEG_INFINITY, Phase::L3),
+        ] {
+            let mut currents = PerPhase([10.0; 3]);
+            currents[phase] = bad;
+            let mut image = RegisterImage::new(d.clone());
+            image.set_meter(&MeterState {
+                currents_a: currents,
+                voltages_v: PerPhase::splat(230.0),
+                powers_w: PerPhase::splat(2300.0),
+                energy_import_wh: 1.0,
+                energy_export_wh: 0.0,
+                frequency_hz: 50.0,
+            });
+            let blocks: Vec<_> = d
+                .read_plan()
+                .iter()
+                .map(|b| (*b, image.read(b.kind, b.address, b.count).unwrap()))
+                .collect();
+            let r = d.decode(&blocks);
+            assert_eq!(r.currents_a[phase], None);
+            let name = format!("current_l{}", phase.index() + 1);
+            assert_eq!(r.not_finite, vec![name]);
+            assert_eq!(
+                r.judge(3, &range()),
+                Some(Implausible::NotFinite { phase })
+            );
+        }
+    }
+
+    #[test]
+    fn plausible_readings_pass() {
+        assert_eq!(reading([Some(40.0), Some(0.0), Some(-0.5)]).judge(3, &range()), None);
+        // Only the phases the device is wired to measure count.
+        assert_eq!(reading([Some(40.0), None, None]).judge(1, &range()), None);
+    }
+
+    #[test]
+    fn each_kind_of_implausible_reading_is_named_with_its_phase() {
+        let r = range();
+        assert_eq!(
+            reading([Some(1.0), None, Some(1.0)]).judge(3, &r),
+            Some(Implausible::MissingPhase { phase: Phase::L2 })
+        );
+        let lax = Plausible {
+            require_currents: false,
+            ..r
+        };
+        assert_eq!(reading([Some(1.0), None, Some(1.0)]).judge(3, &lax), None);
+        assert_eq!(
+            reading([Some(1.0), Some(1e6), Some(1.0)]).judge(3, &r),
+            Some(Implausible::CurrentOutOfRange {
+                phase: Phase::L2,
+                value_a: 1e6
+            })
+        );
+        assert_eq!(
+            reading([Some(-5.0), Some(1.0), Some(1.0)]).judge(3, &r),
+            Some(Implausible::CurrentOutOfRange {
+                phase: Phase::L1,
+                value_a: -5.0
+            })
+        );
+        assert_eq!(
+            reading([Some(1.0), Some(1.0), Some(f64::NAN)]).judge(3, &r),
+            Some(Implausible::NotFinite { phase: Phase::L3 })
+        );
+        let mut low = reading([Some(1.0); 3]);
+        low.voltages_v.0[2] = Some(3.0);
+        assert_eq!(
+            low.judge(3, &r),
+            Some(Implausible::VoltageOutOfRange {
+                phase: Phase::L3,
+                value_v: 3.0
+            })
+        );
+        assert!(low.judge(2, &r).is_none(), "L3 is not wired");
+    }
+
+    #[test]
+    fn the_reason_serializes_as_a_tagged_kind() {
+        let j = serde_json::to_string(&Implausible::NotFinite { phase: Phase::L2 }).unwrap();
+        assert_eq!(j, r#"{"kind":"not_finite","phase":"L2"}"#);
+    }
+}
