@@ -255,11 +255,13 @@ fn over_limit(config: &SiteConfig, state: &DeviceState) -> bool {
     };
     let limit = config.site.grid_limit_a.0;
     let margin = config.site.safety_margin_a;
+    // An implausible value is no overload: the cycle's judgement puts the site on the fallback.
+    let absurd = balance::CURRENT_RANGE_FACTOR * limit.max_value();
     r.currents_a
         .0
         .iter()
         .zip(limit.0.iter())
-        .any(|(i, l)| i.is_some_and(|i| i > l - margin))
+        .any(|(i, l)| i.is_some_and(|i| i > l - margin && i <= absurd))
 }
 
 fn iec_letter(s: IecState) -> char {
@@ -373,4 +375,23 @@ fn unix_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phase::Phase;
+
+    #[test]
+    fn a_fault_episode_is_reported_when_it_starts_and_when_it_ends() {
+        let nan = Some(Implausible::NotFinite { phase: Phase::L1 });
+        let missing = Some(Implausible::MissingPhase { phase: Phase::L2 });
+        assert_eq!(episode_changes(&[], &[None, nan]), vec![(1, nan)]);
+        assert!(episode_changes(&[None, nan], &[None, nan]).is_empty());
+        assert!(
+            episode_changes(&[nan], &[missing]).is_empty(),
+            "another reason continues the episode"
+        );
+        assert_eq!(episode_changes(&[missing, nan], &[None, nan]), vec![(0, None)]);
+    }
 }

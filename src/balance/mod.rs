@@ -12,7 +12,10 @@ pub use cycle::{
 };
 pub use fill::{Ask, Bound, Grant, fill};
 pub use model::{ChargerNode, CircuitNode, Failsafe, ModelError, Settings, SiteModel, path_of};
-pub use observe::observe;
+pub use observe::{
+    CURRENT_RANGE_FACTOR, NEGATIVE_TOLERANCE_A, VOLTAGE_BAND, charger_range, judge_meter,
+    meter_range, observe,
+};
 
 #[cfg(test)]
 mod tests;
