@@ -221,7 +221,10 @@ impl Episodes {
                     reason = %why,
                     "charger current reading implausible: counted at its max"
                 ),
-                None => info!(device = charger, connector, "charger readings plausible again"),
+                None => info!(
+                    device = charger,
+                    connector, "charger readings plausible again"
+                ),
             }
         }
         self.meters = meters;
@@ -392,6 +395,9 @@ mod tests {
             episode_changes(&[nan], &[missing]).is_empty(),
             "another reason continues the episode"
         );
-        assert_eq!(episode_changes(&[missing, nan], &[None, nan]), vec![(0, None)]);
+        assert_eq!(
+            episode_changes(&[missing, nan], &[None, nan]),
+            vec![(0, None)]
+        );
     }
 }

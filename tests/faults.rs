@@ -189,7 +189,10 @@ async fn broken_readings_never_overload_the_grid_and_each_raises_one_alert() {
             let v = r.next().await;
             assert_eq!(v.meters[0].invalid, Some(expected), "{v:?}");
             assert!(v.fallback, "{v:?}");
-            assert!(v.grid_current_a.is_none(), "an invalid reading is shown: {v:?}");
+            assert!(
+                v.grid_current_a.is_none(),
+                "an invalid reading is shown: {v:?}"
+            );
             for c in &v.chargers {
                 assert!(c.setpoint_a <= 6.0, "{v:?}");
                 assert_eq!(c.reason, "fallback: meter grid stale", "{v:?}");
@@ -199,7 +202,11 @@ async fn broken_readings_never_overload_the_grid_and_each_raises_one_alert() {
         assert_eq!(raised.len(), n + 1, "one alert per fault: {:?}", r.events);
         let last = raised[n];
         assert!(last.message.contains("meter grid"), "{}", last.message);
-        assert!(last.message.contains(&phase.to_string()), "{}", last.message);
+        assert!(
+            last.message.contains(&phase.to_string()),
+            "{}",
+            last.message
+        );
 
         assert!(lock(&sim.world).set_fault("grid", None));
         r.until(20, "back to sharing", sharing).await;
@@ -221,9 +228,17 @@ async fn broken_readings_never_overload_the_grid_and_each_raises_one_alert() {
     for _ in 0..6 {
         let v = r.next().await;
         assert!(!v.fallback, "the meter is fine: {v:?}");
-        assert!(v.chargers[1].reason.starts_with("implausible reading"), "{v:?}");
+        assert!(
+            v.chargers[1].reason.starts_with("implausible reading"),
+            "{v:?}"
+        );
     }
-    assert_eq!(r.raised("charger_implausible/c2").len(), 1, "{:?}", r.events);
+    assert_eq!(
+        r.raised("charger_implausible/c2").len(),
+        1,
+        "{:?}",
+        r.events
+    );
     lock(&sim.world).set_fault("c2", None);
     r.until(10, "the charger trusted again", |v| {
         v.chargers[1].implausible.is_none()

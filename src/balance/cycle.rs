@@ -33,7 +33,9 @@ pub struct MeterObs {
 impl MeterObs {
     /// A reading the allocator may use: plausible, finite and not older than `stale_after_s`.
     pub fn usable(&self, stale_after_s: f64) -> Option<PerPhase<f64>> {
-        let current = self.current_a.filter(|c| c.0.iter().all(|a| a.is_finite()))?;
+        let current = self
+            .current_a
+            .filter(|c| c.0.iter().all(|a| a.is_finite()))?;
         let fresh = self.age_s.is_some_and(|a| a <= stale_after_s);
         (fresh && self.invalid.is_none()).then_some(current)
     }
@@ -284,10 +286,7 @@ pub fn plan_cycle(
     let mut stale_above: Vec<Option<String>> = vec![None; n];
     for (ci, c) in model.circuits.iter().enumerate() {
         let Some(m) = c.meter else { continue };
-        let fresh = snap
-            .meters
-            .get(m)
-            .and_then(|o| o.usable(s.stale_after_s));
+        let fresh = snap.meters.get(m).and_then(|o| o.usable(s.stale_after_s));
         if fresh.is_none() {
             for (i, ch) in model.chargers.iter().enumerate() {
                 if stale_above[i].is_none() && ch.path.contains(&ci) {

@@ -189,7 +189,9 @@ impl SiteModel {
             let Some(f) = spec.filter(|f| f.current_address.is_some()) else {
                 continue;
             };
-            let keepalive_s = driver.keepalive().map_or(f.timeout_s, |k| k.period.as_secs_f64());
+            let keepalive_s = driver
+                .keepalive()
+                .map_or(f.timeout_s, |k| k.period.as_secs_f64());
             node.failsafe = Some(Failsafe {
                 current_a: config.site.fallback_current_a,
                 after_s: (f.timeout_s - keepalive_s).max(0.0),

@@ -246,7 +246,10 @@ fn an_implausible_charger_current_is_counted_at_its_max() {
         site_cap: None,
     };
     let p = plan(&m, &snap);
-    assert!(matches!(p.setpoints[0].reason, Reason::Implausible(_)), "{p:?}");
+    assert!(
+        matches!(p.setpoints[0].reason, Reason::Implausible(_)),
+        "{p:?}"
+    );
     assert_eq!(p.setpoints[0].amps, 0.0, "its setpoint is held");
     assert!((p.setpoints[1].amps - 30.0).abs() < 1e-6, "{p:?}");
 }

@@ -154,8 +154,7 @@ impl DeviceReading {
     /// be trusted, or `None` when they are plausible.
     pub fn judge(&self, phases: usize, range: &Plausible) -> Option<Implausible> {
         for (i, phase) in Phase::ALL.into_iter().enumerate().take(phases) {
-            let name = format!("current_l{}", i + 1);
-            if self.not_finite.iter().any(|n| *n == name) {
+            if self.not_finite.contains(&format!("current_l{}", i + 1)) {
                 return Some(Implausible::NotFinite { phase });
             }
             match self.currents_a.0[i] {
@@ -172,7 +171,7 @@ impl DeviceReading {
             let Some((low, high)) = range.voltage_band_v else {
                 continue;
             };
-            if self.not_finite.iter().any(|n| *n == format!("voltage_l{}", i + 1)) {
+            if self.not_finite.contains(&format!("voltage_l{}", i + 1)) {
                 return Some(Implausible::NotFinite { phase });
             }
             match self.voltages_v.0[i] {
@@ -377,16 +376,16 @@ mod tests {
             assert_eq!(r.currents_a[phase], None);
             let name = format!("current_l{}", phase.index() + 1);
             assert_eq!(r.not_finite, vec![name]);
-            assert_eq!(
-                r.judge(3, &range()),
-                Some(Implausible::NotFinite { phase })
-            );
+            assert_eq!(r.judge(3, &range()), Some(Implausible::NotFinite { phase }));
         }
     }
 
     #[test]
     fn plausible_readings_pass() {
-        assert_eq!(reading([Some(40.0), Some(0.0), Some(-0.5)]).judge(3, &range()), None);
+        assert_eq!(
+            reading([Some(40.0), Some(0.0), Some(-0.5)]).judge(3, &range()),
+            None
+        );
         // Only the phases the device is wired to measure count.
         assert_eq!(reading([Some(40.0), None, None]).judge(1, &range()), None);
     }
