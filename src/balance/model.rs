@@ -179,21 +179,26 @@ impl SiteModel {
     }
 
     /// Adds each charger's failsafe from its driver: the site's fallback current, which hubgate
-    /// writes as the charger's failsafe current at start, after the driver's timeout.
+    /// writes as the charger's failsafe current at start (its max where the driver has no
+    /// register for it), after the driver's timeout.
     pub fn with_failsafes(mut self, config: &SiteConfig, registry: &Registry) -> SiteModel {
         for (node, ch) in self.chargers.iter_mut().zip(&config.chargers) {
             let Some(driver) = registry.get(&ch.driver) else {
                 continue;
             };
-            let spec = driver.charger.as_ref().and_then(|c| c.failsafe.as_ref());
-            let Some(f) = spec.filter(|f| f.current_address.is_some()) else {
+            let Some(f) = driver.charger.as_ref().and_then(|c| c.failsafe.as_ref()) else {
                 continue;
             };
             let keepalive_s = driver
                 .keepalive()
                 .map_or(f.timeout_s, |k| k.period.as_secs_f64());
             node.failsafe = Some(Failsafe {
-                current_a: config.site.fallback_current_a,
+                // Without a current register its own failsafe current is unknown: its max.
+                current_a: if f.current_address.is_some() {
+                    config.site.fallback_current_a
+                } else {
+                    ch.max_current_a
+                },
                 after_s: (f.timeout_s - keepalive_s).max(0.0),
             });
         }

@@ -266,3 +266,63 @@ fn a_meter_missing_a_wired_phase_is_invalid_but_an_unwired_one_is_not() {
     let one = judge_meter(&[Phase::L2], &r, &range(63.0));
     assert_eq!(one, Ok(PerPhase([0.0, 10.0, 0.0])));
 }
+
+#[test]
+fn the_failsafe_comes_from_the_driver_and_the_sites_fallback_current() {
+    let text = r#"
+[site]
+id = "t"
+name = "t"
+grid_limit_a = 63
+grid_meter = "grid"
+fallback_current_a = 8
+
+[[buses]]
+name = "lan"
+kind = "tcp"
+host = "127.0.0.1"
+port = 502
+
+[[meters]]
+name = "grid"
+driver = "eastron-sdm630"
+bus = "lan"
+unit = 1
+
+[[chargers]]
+name = "abb"
+driver = "abb-terra-ac"
+bus = "lan"
+unit = 11
+max_current_a = 32
+connector = 1
+
+[[chargers]]
+name = "etrel"
+driver = "etrel-inch"
+bus = "lan"
+unit = 12
+max_current_a = 32
+connector = 2
+"#;
+    let site = crate::site::load_site_str(
+        text,
+        std::path::Path::new("site.toml"),
+        &crate::config::EnvSource::Map(Default::default()),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let config = &site.loaded.config;
+    let m = SiteModel::from_config(config)
+        .unwrap()
+        .with_failsafes(config, &site.registry);
+    // ABB Terra AC: 60 s timeout, the setpoint rewritten every 15 s.
+    assert_eq!(
+        m.chargers[0].failsafe,
+        Some(Failsafe {
+            current_a: 8.0,
+            after_s: 45.0
+        })
+    );
+    // The Etrel INCH has no failsafe: it keeps its last setpoint.
+    assert_eq!(m.chargers[1].failsafe, None);
+}
