@@ -195,7 +195,7 @@ async fn broken_readings_never_overload_the_grid_and_each_raises_one_alert() {
             );
             for c in &v.chargers {
                 assert!(c.setpoint_a <= 6.0, "{v:?}");
-                assert_eq!(c.reason, "fallback: meter grid stale", "{v:?}");
+                assert_eq!(c.reason, "fallback: meter grid implausible", "{v:?}");
             }
         }
         let raised = r.raised("meter_implausible/grid");

@@ -105,6 +105,8 @@ pub enum Reason {
     Paused(String),
     /// A meter above it is stale.
     Fallback(String),
+    /// A meter above it reads implausible values: the same fallback as a stale one.
+    FallbackImplausible(String),
     /// It does not answer; counted at its last setpoint or max (and its failsafe current once
     /// its failsafe timeout may have run out).
     Lost,
@@ -124,6 +126,7 @@ impl fmt::Display for Reason {
             Reason::Faulted => f.write_str("faulted"),
             Reason::Paused(s) => write!(f, "paused by {s}"),
             Reason::Fallback(m) => write!(f, "fallback: meter {m} stale"),
+            Reason::FallbackImplausible(m) => write!(f, "fallback: meter {m} implausible"),
             Reason::Lost => f.write_str("not answering"),
             Reason::Implausible(why) => write!(f, "implausible reading: {why}"),
             Reason::Ramping => f.write_str("ramping up"),
@@ -283,15 +286,22 @@ pub fn plan_cycle(
     let grid_limit_a = room[0];
 
     // Stale meters: the chargers under them fall back.
-    let mut stale_above: Vec<Option<String>> = vec![None; n];
+    let mut stale_above: Vec<Option<Reason>> = vec![None; n];
     for (ci, c) in model.circuits.iter().enumerate() {
         let Some(m) = c.meter else { continue };
-        let fresh = snap.meters.get(m).and_then(|o| o.usable(s.stale_after_s));
-        if fresh.is_none() {
-            for (i, ch) in model.chargers.iter().enumerate() {
-                if stale_above[i].is_none() && ch.path.contains(&ci) {
-                    stale_above[i] = Some(model.meters.get(m).cloned().unwrap_or_default());
-                }
+        let obs = snap.meters.get(m);
+        if obs.and_then(|o| o.usable(s.stale_after_s)).is_some() {
+            continue;
+        }
+        let name = model.meters.get(m).cloned().unwrap_or_default();
+        let reason = if obs.is_some_and(|o| o.invalid.is_some()) {
+            Reason::FallbackImplausible(name)
+        } else {
+            Reason::Fallback(name)
+        };
+        for (i, ch) in model.chargers.iter().enumerate() {
+            if stale_above[i].is_none() && ch.path.contains(&ci) {
+                stale_above[i] = Some(reason.clone());
             }
         }
     }
@@ -357,7 +367,7 @@ pub fn plan_cycle(
                 },
                 fixed(ch.max_a.max(state.setpoints[i])),
             )
-        } else if let Some(meter) = &stale_above[i] {
+        } else if let Some(fallback) = &stale_above[i] {
             let amps = if s.fallback_a >= ch.min_a {
                 s.fallback_a.min(ch.max_a)
             } else {
@@ -375,7 +385,7 @@ pub fn plan_cycle(
             (
                 Setpoint {
                     amps,
-                    reason: Reason::Fallback(meter.clone()),
+                    reason: fallback.clone(),
                 },
                 fixed(amps),
             )
