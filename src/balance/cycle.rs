@@ -358,15 +358,6 @@ pub fn plan_cycle(
                 },
                 fixed(counted),
             )
-        } else if let Some(why) = obs.implausible {
-            // Blind to what it draws: it may take up to its max (or what it was last given).
-            (
-                Setpoint {
-                    amps: state.setpoints[i],
-                    reason: Reason::Implausible(why),
-                },
-                fixed(ch.max_a.max(state.setpoints[i])),
-            )
         } else if let Some(fallback) = &stale_above[i] {
             let amps = if s.fallback_a >= ch.min_a {
                 s.fallback_a.min(ch.max_a)
@@ -382,12 +373,27 @@ pub fn plan_cycle(
             } else {
                 amps.min(state.setpoints[i])
             };
+            // Blind to what it draws: it may still take what it was last given.
+            let counted = if obs.implausible.is_some() {
+                amps.max(state.setpoints[i])
+            } else {
+                amps
+            };
             (
                 Setpoint {
                     amps,
                     reason: fallback.clone(),
                 },
-                fixed(amps),
+                fixed(counted),
+            )
+        } else if let Some(why) = obs.implausible {
+            // Blind to what it draws: it may take up to its max (or what it was last given).
+            (
+                Setpoint {
+                    amps: state.setpoints[i],
+                    reason: Reason::Implausible(why),
+                },
+                fixed(ch.max_a.max(state.setpoints[i])),
             )
         } else if obs.faulted {
             (

@@ -112,6 +112,13 @@ fn bad_value() -> impl Strategy<Value = f64> {
 }
 
 proptest! {
+    #![proptest_config(ProptestConfig {
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
+
     /// For any reading with a non-finite, absurd or negative phase (or a phase missing) the plan
     /// is the plan for a stale meter, and no charger under it gets more than the fallback.
     #[test]
@@ -332,4 +339,25 @@ connector = 2
     );
     // The Etrel INCH has no failsafe: it keeps its last setpoint.
     assert_eq!(m.chargers[1].failsafe, None);
+}
+
+#[test]
+fn an_implausible_charger_under_a_stale_meter_falls_back_too() {
+    let m = site(63.0, &[32.0], None);
+    let mut chargers = charging(1, 0.0);
+    chargers[0].implausible = Some(Implausible::NotFinite { phase: Phase::L2 });
+    let snap = Snapshot {
+        meters: vec![MeterObs::default()],
+        chargers,
+        site_cap: None,
+    };
+    let mut st = ControlState::new(&m);
+    st.setpoints[0] = 20.0;
+    st.set_last(-1.0);
+    let p = plan_cycle(&m, &snap, &mut st, 0.0);
+    assert_eq!(p.setpoints[0].amps, FALLBACK_A, "{p:?}");
+    assert!(
+        matches!(p.setpoints[0].reason, Reason::Fallback(_)),
+        "{p:?}"
+    );
 }
