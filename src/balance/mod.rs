@@ -5,6 +5,7 @@ mod cycle;
 mod fill;
 mod model;
 mod observe;
+mod snapshot;
 
 pub use cycle::{
     ChargerObs, ControlState, CyclePlan, DEMAND_HEADROOM_A, MeterObs, Reason, Setpoint, Snapshot,
