@@ -80,6 +80,8 @@ struct Running<'a> {
     runtime: SiteRuntime,
     alerts: AlertTracker,
     events: Vec<AlertEvent>,
+    /// The highest current that flowed per phase over the whole run (A).
+    worst: [f64; 3],
 }
 
 impl Running<'_> {
@@ -92,6 +94,9 @@ impl Running<'_> {
             .expect("loop alive");
         let v = self.view.borrow_and_update().clone();
         let peak = lock(&self.sim.world).take_peak_grid();
+        for (w, p) in self.worst.iter_mut().zip(peak.0) {
+            *w = w.max(p);
+        }
         assert!(
             peak.0.iter().all(|a| *a <= CONNECTION_A),
             "the grid connection carried {peak:?} A (cycle {}: {v:?})",
@@ -147,6 +152,7 @@ fn start(sim: &Simulated) -> Running<'_> {
         runtime,
         alerts: AlertTracker::new(AlertSettings::default()),
         events: Vec::new(),
+        worst: [0.0; 3],
     }
 }
 
@@ -251,5 +257,6 @@ async fn broken_readings_never_overload_the_grid_and_each_raises_one_alert() {
         "no overload seen: {:?}",
         r.events
     );
+    eprintln!("highest grid current per phase: {:?} A", r.worst);
     r.runtime.stop().await;
 }
