@@ -70,6 +70,7 @@ fn site(n: usize) -> (SiteModel, Snapshot) {
                 priority: (i % 3) as i32,
                 path: path_of(&circuits, circuit),
                 per_phase,
+                failsafe: None,
             }
         })
         .collect();
@@ -94,6 +95,7 @@ fn site(n: usize) -> (SiteModel, Snapshot) {
             .map(|_| MeterObs {
                 current_a: Some(PerPhase([120.0, 80.0, 100.0])),
                 age_s: Some(0.3),
+                invalid: None,
             })
             .collect(),
         chargers: (0..n)

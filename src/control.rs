@@ -8,7 +8,7 @@
 use crate::balance::{self, ControlState, CyclePlan, SiteModel};
 use crate::config::SiteConfig;
 use crate::device::{DeviceHandle, DeviceState};
-use crate::driver::IecState;
+use crate::driver::{IecState, Implausible};
 pub use crate::limits::ExternalLimits;
 use crate::phase::{PerPhase, Phase};
 use crate::view::{ChargerView, MeterView, SiteView};
@@ -83,6 +83,7 @@ pub async fn run(
     let mut last_grid_seen: Option<Instant> = None;
     let down_bound = crate::device::supervise::down_bound(config.control.meter_stale_s);
     let mut withheld = false;
+    let mut episodes = Episodes::default();
     info!(
         chargers = devices.chargers.len(),
         meters = devices.meters.len(),
@@ -139,6 +140,7 @@ pub async fn run(
             .collect();
         let limits = io.limits.borrow().clone();
         let snapshot = balance::observe(&config, &chargers, &meters, &limits, now);
+        episodes.follow(&config, &snapshot);
         let plan = balance::plan_cycle(
             &model,
             &snapshot,
@@ -203,6 +205,70 @@ pub async fn run(
     devices
 }
 
+/// The implausible readings seen last cycle, so each fault episode is logged once when it starts
+/// and once when it ends.
+#[derive(Debug, Default)]
+struct Episodes {
+    meters: Vec<Option<Implausible>>,
+    chargers: Vec<Option<Implausible>>,
+}
+
+impl Episodes {
+    fn follow(&mut self, config: &SiteConfig, snapshot: &balance::Snapshot) {
+        let meters: Vec<_> = snapshot.meters.iter().map(|m| m.invalid).collect();
+        for (i, change) in episode_changes(&self.meters, &meters) {
+            let meter = config.meters.get(i).map_or("?", |m| m.name.as_str());
+            match change {
+                Some(why) => warn!(
+                    device = meter,
+                    reason = %why,
+                    "meter reading implausible: its circuits run on the fallback current"
+                ),
+                None => info!(device = meter, "meter readings plausible again"),
+            }
+        }
+        let chargers: Vec<_> = snapshot.chargers.iter().map(|c| c.implausible).collect();
+        for (i, change) in episode_changes(&self.chargers, &chargers) {
+            let c = config.chargers.get(i);
+            let charger = c.map_or("?", |c| c.name.as_str());
+            let connector = c.map_or(0, |c| c.connector);
+            match change {
+                Some(why) => warn!(
+                    device = charger,
+                    connector,
+                    reason = %why,
+                    "charger current reading implausible: counted at its max"
+                ),
+                None => info!(
+                    device = charger,
+                    connector, "charger readings plausible again"
+                ),
+            }
+        }
+        self.meters = meters;
+        self.chargers = chargers;
+    }
+}
+
+/// Where a device's fault changed from `before` to `now`: the new fault when one started
+/// (`None` when it ended). A fault that only changes its reason continues its episode.
+fn episode_changes(
+    before: &[Option<Implausible>],
+    now: &[Option<Implausible>],
+) -> Vec<(usize, Option<Implausible>)> {
+    now.iter()
+        .enumerate()
+        .filter_map(|(i, n)| {
+            let was = before.get(i).copied().flatten();
+            match (was, n) {
+                (None, Some(why)) => Some((i, Some(*why))),
+                (Some(_), None) => Some((i, None)),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// True when a grid meter state shows a phase above the grid limit (less the margin).
 fn over_limit(config: &SiteConfig, state: &DeviceState) -> bool {
     let Some(r) = &state.reading else {
@@ -210,11 +276,13 @@ fn over_limit(config: &SiteConfig, state: &DeviceState) -> bool {
     };
     let limit = config.site.grid_limit_a.0;
     let margin = config.site.safety_margin_a;
+    // An implausible value is no overload: the cycle's judgement puts the site on the fallback.
+    let absurd = balance::CURRENT_RANGE_FACTOR * limit.max_value();
     r.currents_a
         .0
         .iter()
         .zip(limit.0.iter())
-        .any(|(i, l)| i.is_some_and(|i| i > l - margin))
+        .any(|(i, l)| i.is_some_and(|i| i > l - margin && i <= absurd))
 }
 
 fn iec_letter(s: IecState) -> char {
@@ -242,13 +310,12 @@ fn build_view(
         .meters
         .iter()
         .zip(meters)
-        .map(|(m, s)| MeterView {
+        .zip(&snapshot.meters)
+        .map(|((m, s), obs)| MeterView {
             name: m.name.clone(),
-            current_a: s
-                .reading
-                .as_ref()
-                .map(|r| to_grid(&m.wiring, &r.currents_a)),
+            current_a: obs.current_a,
             stale: s.age(now).is_none_or(|a| a > stale),
+            invalid: obs.invalid,
         })
         .collect();
     let grid_current_a = config.site.grid_meter.as_ref().and_then(|g| {
@@ -287,6 +354,7 @@ fn build_view(
                     .unwrap_or_else(|| draw.sum() * v),
                 session_energy_wh: ch.and_then(|c| c.session_energy_wh).unwrap_or(0.0),
                 reason: sp.reason.to_string(),
+                implausible: snapshot.chargers.get(i).and_then(|o| o.implausible),
             }
         })
         .collect();
@@ -328,4 +396,26 @@ fn unix_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phase::Phase;
+
+    #[test]
+    fn a_fault_episode_is_reported_when_it_starts_and_when_it_ends() {
+        let nan = Some(Implausible::NotFinite { phase: Phase::L1 });
+        let missing = Some(Implausible::MissingPhase { phase: Phase::L2 });
+        assert_eq!(episode_changes(&[], &[None, nan]), vec![(1, nan)]);
+        assert!(episode_changes(&[None, nan], &[None, nan]).is_empty());
+        assert!(
+            episode_changes(&[nan], &[missing]).is_empty(),
+            "another reason continues the episode"
+        );
+        assert_eq!(
+            episode_changes(&[missing, nan], &[None, nan]),
+            vec![(0, None)]
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! The site as people and tools see it: one snapshot per control cycle, rendered for the terminal
 //! (`hubgate demo`, `hubgate status`) or serialized as JSON (`--json`, the status socket, MQTT).
 
+use crate::driver::Implausible;
 use crate::phase::PerPhase;
 use serde::{Deserialize, Serialize};
 use std::fmt::Write;
@@ -57,13 +58,20 @@ pub struct ChargerView {
     /// Why the setpoint is what it is (e.g. `circuit carport L2`, `paused: rotation`).
     #[serde(default)]
     pub reason: String,
+    /// Why its own current reading is not trusted, while it is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub implausible: Option<Implausible>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct MeterView {
     pub name: String,
+    /// The plausible reading on the grid phases; `None` without one.
     pub current_a: Option<PerPhase<f64>>,
     pub stale: bool,
+    /// Why the last reading is not trusted, while it is not (the meter then counts as stale).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invalid: Option<Implausible>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -208,6 +216,9 @@ pub fn render(v: &SiteView) -> String {
             m.name,
             if m.stale { "  STALE" } else { "" }
         );
+        if let Some(why) = &m.invalid {
+            let _ = writeln!(out, "    INVALID: {why}");
+        }
     }
     out
 }
@@ -241,6 +252,7 @@ mod tests {
                 name: "grid".into(),
                 current_a: None,
                 stale: true,
+                invalid: None,
             }],
             ..Default::default()
         };

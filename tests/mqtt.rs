@@ -78,6 +78,7 @@ fn view(cycle: u64, reachable: bool) -> SiteView {
             name: "grid".into(),
             current_a: Some(PerPhase([20.0, 21.0, 22.0])),
             stale: false,
+            invalid: None,
         }],
         ..SiteView::default()
     }

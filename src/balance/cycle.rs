@@ -3,9 +3,11 @@
 //! Order of the rules:
 //! 1. Room per circuit phase = limit - margin (the grid also under the external site cap) - the
 //!    measured non-EV load - what chargers not being allocated draw (lost chargers at their last
-//!    setpoint or max, chargers in fallback at the fallback current, idle chargers at what they
-//!    still draw).
-//! 2. A stale or missing meter puts every charger below it on the fallback current (fail closed).
+//!    setpoint or max, and at least their failsafe current once it may be active; chargers
+//!    whose own current is implausible at their max; chargers in fallback at the fallback
+//!    current, idle chargers at what they still draw).
+//! 2. A stale, missing or implausible meter puts every charger below it on the fallback current
+//!    (fail closed).
 //! 3. The rest is filled by priority, then max-min fair ([`super::fill`]); a car that takes less
 //!    than it is offered is capped near what it takes, so the rest goes to others.
 //! 4. Increases are ramped and ignored below the hysteresis; cuts apply at once.
@@ -14,123 +16,9 @@
 //!    it is free.
 
 use super::fill::{Ask, Bound, fill};
-use super::model::SiteModel;
+use super::model::{ChargerNode, SiteModel};
+pub use super::snapshot::{ChargerObs, CyclePlan, MeterObs, Reason, Setpoint, Snapshot};
 use crate::phase::{PerPhase, Phase};
-use std::fmt;
-
-/// One meter's reading, on grid phases.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct MeterObs {
-    pub current_a: Option<PerPhase<f64>>,
-    /// Age of the reading (s); `None` = never read.
-    pub age_s: Option<f64>,
-}
-
-/// One charger as measured.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ChargerObs {
-    /// It answered its last poll.
-    pub answering: bool,
-    /// A vehicle is plugged in (IEC state B, C or D).
-    pub connected: bool,
-    /// It reports a fault: it gets nothing.
-    pub faulted: bool,
-    /// Draw on the grid phases (A).
-    pub draw_a: PerPhase<f64>,
-    /// The draw is measured on every phase the charger is wired to (not only a total).
-    pub draw_per_phase: bool,
-    /// A cap from outside (A) and its source.
-    pub cap: Option<(f64, String)>,
-    /// Paused from outside, by this source.
-    pub paused_by: Option<String>,
-    /// The current limit the charger itself reports (A), where its driver reads it back.
-    pub limit_a: Option<f64>,
-}
-
-/// Everything measured at the start of a cycle.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Snapshot {
-    pub meters: Vec<MeterObs>,
-    pub chargers: Vec<ChargerObs>,
-    /// A cap on the whole site per phase (A) and its source.
-    pub site_cap: Option<(PerPhase<f64>, String)>,
-}
-
-impl Snapshot {
-    /// The measured draw of charger `i` on the grid phases.
-    pub fn charger_draw(&self, i: usize) -> PerPhase<f64> {
-        self.chargers.get(i).map_or(PerPhase::ZERO, |c| c.draw_a)
-    }
-}
-
-/// Why a setpoint is what it is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Reason {
-    /// It got all it can take.
-    Full,
-    /// A circuit phase is full.
-    Limited {
-        circuit: String,
-        phase: Phase,
-    },
-    /// Paused: its minimum did not fit, others take their turn.
-    Waiting {
-        circuit: String,
-        phase: Phase,
-    },
-    /// No vehicle.
-    Idle,
-    Faulted,
-    /// Paused from outside.
-    Paused(String),
-    /// A meter above it is stale.
-    Fallback(String),
-    /// It does not answer; counted at its last setpoint or max.
-    Lost,
-    /// Rising towards its share at the ramp rate.
-    Ramping,
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Reason::Full => f.write_str("full share"),
-            Reason::Limited { circuit, phase } => write!(f, "limited by {circuit} {phase:?}"),
-            Reason::Waiting { circuit, phase } => write!(f, "waiting: {circuit} {phase:?} full"),
-            Reason::Idle => f.write_str("no vehicle"),
-            Reason::Faulted => f.write_str("faulted"),
-            Reason::Paused(s) => write!(f, "paused by {s}"),
-            Reason::Fallback(m) => write!(f, "fallback: meter {m} stale"),
-            Reason::Lost => f.write_str("not answering"),
-            Reason::Ramping => f.write_str("ramping up"),
-        }
-    }
-}
-
-/// A charger's setpoint for this cycle.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Setpoint {
-    pub amps: f64,
-    pub reason: Reason,
-}
-
-/// The cycle's outcome.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CyclePlan {
-    pub setpoints: Vec<Setpoint>,
-    /// The limit in force at the grid connection (after margin and site cap).
-    pub grid_limit_a: PerPhase<f64>,
-    pub grid_limit_source: String,
-    /// Some chargers are on the fallback current.
-    pub fallback: bool,
-    /// Some connected charger got less than it could take because of a limit.
-    pub curtailed: bool,
-    /// What the curtailed chargers could have taken beyond their grants, summed over the grid
-    /// phases they draw on (A x phases): each curtailed charger's upper bound (max current,
-    /// caps, what its car takes) minus its grant, times its number of phases. Reports turn it
-    /// into the power (and energy) curtailment deferred.
-    pub deferred_a: f64,
-}
 
 /// What the loop remembers from cycle to cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -259,18 +147,22 @@ pub fn plan_cycle(
     let grid_limit_a = room[0];
 
     // Stale meters: the chargers under them fall back.
-    let mut stale_above: Vec<Option<String>> = vec![None; n];
+    let mut stale_above: Vec<Option<Reason>> = vec![None; n];
     for (ci, c) in model.circuits.iter().enumerate() {
         let Some(m) = c.meter else { continue };
         let obs = snap.meters.get(m);
-        let fresh = obs.is_some_and(|o| {
-            o.current_a.is_some() && o.age_s.is_some_and(|a| a <= s.stale_after_s)
-        });
-        if !fresh {
-            for (i, ch) in model.chargers.iter().enumerate() {
-                if stale_above[i].is_none() && ch.path.contains(&ci) {
-                    stale_above[i] = Some(model.meters.get(m).cloned().unwrap_or_default());
-                }
+        if obs.and_then(|o| o.usable(s.stale_after_s)).is_some() {
+            continue;
+        }
+        let name = model.meters.get(m).cloned().unwrap_or_default();
+        let reason = if obs.is_some_and(|o| o.invalid.is_some()) {
+            Reason::FallbackImplausible(name)
+        } else {
+            Reason::Fallback(name)
+        };
+        for (i, ch) in model.chargers.iter().enumerate() {
+            if stale_above[i].is_none() && ch.path.contains(&ci) {
+                stale_above[i] = Some(reason.clone());
             }
         }
     }
@@ -281,6 +173,7 @@ pub fn plan_cycle(
             .meter
             .and_then(|m| snap.meters.get(m))
             .and_then(|o| o.current_a)
+            .filter(|c| c.0.iter().all(|a| a.is_finite()))
         else {
             continue;
         };
@@ -318,11 +211,7 @@ pub fn plan_cycle(
         }
         let fixed = |amps: f64| ch.per_phase.map(|k| k * amps).zip(obs.draw_a, f64::max);
         let (sp, load) = if !obs.answering {
-            let counted = if s.lost_counts_max {
-                ch.max_a
-            } else {
-                state.setpoints[i]
-            };
+            let counted = lost_counted(ch, state.setpoints[i], obs.silent_s, s.lost_counts_max);
             (
                 Setpoint {
                     amps: state.setpoints[i],
@@ -330,7 +219,7 @@ pub fn plan_cycle(
                 },
                 fixed(counted),
             )
-        } else if let Some(meter) = &stale_above[i] {
+        } else if let Some(fallback) = &stale_above[i] {
             let amps = if s.fallback_a >= ch.min_a {
                 s.fallback_a.min(ch.max_a)
             } else {
@@ -345,12 +234,27 @@ pub fn plan_cycle(
             } else {
                 amps.min(state.setpoints[i])
             };
+            // Blind to what it draws: it may still take what it was last given.
+            let counted = if obs.implausible.is_some() {
+                amps.max(state.setpoints[i])
+            } else {
+                amps
+            };
             (
                 Setpoint {
                     amps,
-                    reason: Reason::Fallback(meter.clone()),
+                    reason: fallback.clone(),
                 },
-                fixed(amps),
+                fixed(counted),
+            )
+        } else if let Some(why) = obs.implausible {
+            // Blind to what it draws: it may take up to its max (or what it was last given).
+            (
+                Setpoint {
+                    amps: state.setpoints[i],
+                    reason: Reason::Implausible(why),
+                },
+                fixed(ch.max_a.max(state.setpoints[i])),
             )
         } else if obs.faulted {
             (
@@ -491,7 +395,7 @@ pub fn plan_cycle(
                 amps: 0.0,
                 reason: Reason::Idle,
             });
-            if matches!(sp.reason, Reason::Lost) {
+            if matches!(sp.reason, Reason::Lost | Reason::Implausible(_)) {
                 return sp;
             }
             ramp(
@@ -509,9 +413,8 @@ pub fn plan_cycle(
     }
     hold_back_increases(model, snap, &room, &asked, state, &mut out);
 
-    let fallback = out
-        .iter()
-        .any(|sp| matches!(sp.reason, Reason::Fallback(_)));
+    // Under a stale or implausible meter, even where the fallback current is held back.
+    let fallback = stale_above.iter().any(Option::is_some);
     for (i, sp) in out.iter().enumerate() {
         let charging = sp.amps > 0.0;
         match (charging, state.setpoints[i] > 0.0) {
@@ -540,6 +443,22 @@ pub fn plan_cycle(
         fallback,
         curtailed,
         deferred_a,
+    }
+}
+
+/// What a charger that does not answer is counted at (A per phase): its last setpoint (or its
+/// max, by policy), and at least its failsafe current once its failsafe timeout may have run
+/// out (it has been silent that long, or was never heard).
+pub fn lost_counted(
+    ch: &ChargerNode,
+    setpoint: f64,
+    silent_s: Option<f64>,
+    counts_max: bool,
+) -> f64 {
+    let counted = if counts_max { ch.max_a } else { setpoint };
+    match &ch.failsafe {
+        Some(f) if silent_s.is_none_or(|t| t >= f.after_s) => counted.max(f.current_a),
+        _ => counted,
     }
 }
 

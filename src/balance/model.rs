@@ -2,6 +2,7 @@
 //! root, each charger's place and wiring, and the control settings.
 
 use crate::config::{LostChargerPolicy, SiteConfig};
+use crate::driver::Registry;
 use crate::phase::{PerPhase, Phase};
 use std::collections::HashMap;
 
@@ -33,6 +34,18 @@ pub struct ChargerNode {
     pub path: Vec<usize>,
     /// How many of its phases are on each grid phase (0 or 1 for sane wiring).
     pub per_phase: PerPhase<f64>,
+    /// The failsafe hubgate programs into it, when its driver has one.
+    pub failsafe: Option<Failsafe>,
+}
+
+/// What a charger does by itself when nobody writes to it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Failsafe {
+    /// The current it falls back to (A).
+    pub current_a: f64,
+    /// Seconds after its last answer by which it may be in its failsafe: the driver's timeout
+    /// less one keep-alive period (its last keep-alive may have come that much before).
+    pub after_s: f64,
 }
 
 /// Control settings.
@@ -144,6 +157,7 @@ impl SiteModel {
                 priority: ch.priority,
                 path: path_of(&circuits, circuit),
                 per_phase,
+                failsafe: None,
             });
         }
         let c = &config.control;
@@ -162,6 +176,33 @@ impl SiteModel {
                 detect_car_phases: c.car_phase_detection,
             },
         })
+    }
+
+    /// Adds each charger's failsafe from its driver: the site's fallback current, which hubgate
+    /// writes as the charger's failsafe current at start (its max where the driver has no
+    /// register for it), after the driver's timeout.
+    pub fn with_failsafes(mut self, config: &SiteConfig, registry: &Registry) -> SiteModel {
+        for (node, ch) in self.chargers.iter_mut().zip(&config.chargers) {
+            let Some(driver) = registry.get(&ch.driver) else {
+                continue;
+            };
+            let Some(f) = driver.charger.as_ref().and_then(|c| c.failsafe.as_ref()) else {
+                continue;
+            };
+            let keepalive_s = driver
+                .keepalive()
+                .map_or(f.timeout_s, |k| k.period.as_secs_f64());
+            node.failsafe = Some(Failsafe {
+                // Without a current register its own failsafe current is unknown: its max.
+                current_a: if f.current_address.is_some() {
+                    config.site.fallback_current_a
+                } else {
+                    ch.max_current_a
+                },
+                after_s: (f.timeout_s - keepalive_s).max(0.0),
+            });
+        }
+        self
     }
 
     /// True when circuit `c` is `ancestor` or below it.

@@ -70,6 +70,7 @@ fn site(
                 priority: *prio,
                 path: super::model::path_of(&nodes, *c),
                 per_phase,
+                failsafe: None,
             }
         })
         .collect();
@@ -106,6 +107,7 @@ fn fresh(load: [f64; 3]) -> MeterObs {
     MeterObs {
         current_a: Some(PerPhase(load)),
         age_s: Some(0.5),
+        invalid: None,
     }
 }
 
@@ -192,6 +194,7 @@ fn a_stale_meter_drops_its_chargers_to_the_fallback() {
     let stale = MeterObs {
         current_a: Some(PerPhase([1.0; 3])),
         age_s: Some(6.0),
+        invalid: None,
     };
     let snap = Snapshot {
         meters: vec![fresh([10.0; 3]), stale],
@@ -678,6 +681,7 @@ fn arb_site() -> impl Strategy<Value = (SiteModel, Snapshot)> {
                 .map(|_| MeterObs {
                     current_a: Some(PerPhase(base)),
                     age_s: Some(0.1),
+                    invalid: None,
                 })
                 .collect();
             (

@@ -18,5 +18,7 @@ pub use codec::{DataType, Unit, WordOrder};
 pub use load::{DriverErrors, DriverProblem, Registry, parse};
 pub use model::Driver;
 pub use plan::{ReadBlock, plan};
-pub use reading::{ChargerReading, ConnectorStatus, DeviceReading, IecState, Value};
+pub use reading::{
+    ChargerReading, ConnectorStatus, DeviceReading, IecState, Implausible, Plausible, Value,
+};
 pub use write::{Keepalive, RegisterWrite, WriteFunction};

@@ -100,7 +100,17 @@ impl AlertTracker {
                         0,
                     ),
                 );
-            } else if c.status == "Faulted" {
+            } else if let Some(why) = &c.implausible {
+                now_true.insert(
+                    format!("charger_implausible/{}", c.name),
+                    (
+                        format!("charger {} reads an implausible current: {why}", c.name),
+                        None,
+                        0,
+                    ),
+                );
+            }
+            if c.reachable && c.status == "Faulted" {
                 now_true.insert(
                     format!("charger_faulted/{}", c.name),
                     (format!("charger {} reports a fault", c.name), None, 0),
@@ -108,6 +118,16 @@ impl AlertTracker {
             }
         }
         for m in &view.meters {
+            if let Some(why) = &m.invalid {
+                now_true.insert(
+                    format!("meter_implausible/{}", m.name),
+                    (
+                        format!("meter {} reads implausible values: {why}", m.name),
+                        None,
+                        0,
+                    ),
+                );
+            }
             if m.stale {
                 now_true.insert(
                     format!("meter_stale/{}", m.name),
@@ -327,6 +347,32 @@ mod tests {
         assert!(t2.update(&down(0), None).is_empty());
         assert!(t2.update(&view(1000), None).is_empty());
         assert!(t2.update(&down(2000), None).is_empty());
+    }
+
+    #[test]
+    fn implausible_readings_raise_one_alert_naming_the_device() {
+        use crate::driver::Implausible;
+        use crate::phase::Phase;
+        let mut t = AlertTracker::new(AlertSettings::default());
+        assert!(t.update(&view(0), None).is_empty());
+        let mut v = view(1000);
+        v.meters[0].invalid = Some(Implausible::NotFinite { phase: Phase::L2 });
+        v.chargers[0].implausible = Some(Implausible::CurrentOutOfRange {
+            phase: Phase::L1,
+            value_a: 1e6,
+        });
+        let ev = t.update(&v, None);
+        let ids: Vec<_> = ev.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["charger_implausible/cp-1", "meter_implausible/grid"]);
+        assert!(ev[1].message.contains("meter grid"), "{}", ev[1].message);
+        assert!(ev[1].message.contains("L2"), "{}", ev[1].message);
+        // Another reason in the same episode raises nothing new.
+        v.at_ms = 2000;
+        v.meters[0].invalid = Some(Implausible::MissingPhase { phase: Phase::L3 });
+        assert!(t.update(&v, None).is_empty());
+        let ev = t.update(&view(3000), None);
+        assert_eq!(ev.len(), 2);
+        assert!(ev.iter().all(|e| e.state == AlertState::Cleared));
     }
 
     #[test]

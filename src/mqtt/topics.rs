@@ -108,6 +108,7 @@ impl Topics {
                     "at_ms": view.at_ms,
                     "current_a": m.current_a.map(|c| c.0.map(round2)),
                     "stale": m.stale,
+                    "invalid": m.invalid,
                 }),
             ));
         }

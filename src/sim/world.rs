@@ -42,6 +42,23 @@ pub struct SimDevice {
     pub online: bool,
     /// Read requests it answered.
     pub reads: u64,
+    /// A wrong value it reports on one phase, while a fault is injected.
+    pub fault: Option<PhaseFault>,
+}
+
+/// A device reporting `current_a` on its phase `phase` instead of what flows there (NaN, an
+/// infinity, an absurd value): a broken meter or register.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhaseFault {
+    pub phase: Phase,
+    pub current_a: f64,
+}
+
+impl PhaseFault {
+    fn apply(&self, mut currents: PerPhase<f64>) -> PerPhase<f64> {
+        currents[self.phase] = self.current_a;
+        currents
+    }
 }
 
 /// Options of the simulated world beyond the site config.
@@ -89,6 +106,9 @@ pub fn demo_building() -> LoadProfile {
 pub struct SimWorld {
     pub site: SimSite,
     pub devices: Vec<SimDevice>,
+    /// The highest current that really flowed at the grid connection per phase, since the world
+    /// started or [`SimWorld::take_peak_grid`] was last called (A).
+    pub peak_grid_a: PerPhase<f64>,
     index: HashMap<(String, u8), usize>,
 }
 
@@ -148,6 +168,7 @@ impl SimWorld {
                 image: RegisterImage::new(driver),
                 online: true,
                 reads: 0,
+                fault: None,
             });
         }
         for m in &config.meters {
@@ -181,6 +202,7 @@ impl SimWorld {
                 image: RegisterImage::new(driver),
                 online: true,
                 reads: 0,
+                fault: None,
             });
         }
         let mut site = SimSite::new(
@@ -200,6 +222,7 @@ impl SimWorld {
         let mut world = SimWorld {
             site,
             devices,
+            peak_grid_a: PerPhase::ZERO,
             index,
         };
         world.step(0.0);
@@ -211,6 +234,8 @@ impl SimWorld {
         if dt_s > 0.0 {
             self.site.step(dt_s);
         }
+        let grid = self.site.meter(None).current_a;
+        self.peak_grid_a = self.peak_grid_a.zip(grid, f64::max);
         let v = self.site.physics.voltage_v;
         for d in &mut self.devices {
             match d.kind {
@@ -222,8 +247,9 @@ impl SimWorld {
                             d.wiring.get(i).map(|p| grid[*p]).unwrap_or(0.0)
                         }))
                     };
+                    let currents = pick(m.current_a);
                     d.image.set_meter(&MeterState {
-                        currents_a: pick(m.current_a),
+                        currents_a: d.fault.map_or(currents, |f| f.apply(currents)),
                         voltages_v: pick(m.voltage_v),
                         powers_w: pick(m.power_w),
                         energy_import_wh: m.import_wh,
@@ -242,7 +268,9 @@ impl SimWorld {
                     d.image.set_charger(&ChargerState {
                         iec,
                         faulted: c.faulted,
-                        currents_a: PerPhase(c.draw_a),
+                        currents_a: d
+                            .fault
+                            .map_or(PerPhase(c.draw_a), |f| f.apply(PerPhase(c.draw_a))),
                         voltages_v: PerPhase::splat(v),
                         power_w: c.power_w(v),
                         energy_import_wh: c.total_energy_wh,
@@ -325,6 +353,25 @@ impl SimWorld {
             found = true;
         }
         found
+    }
+
+    /// Makes the device named `name` report a wrong value on one phase (`None`: the true ones
+    /// again). False if there is none.
+    pub fn set_fault(&mut self, name: &str, fault: Option<PhaseFault>) -> bool {
+        let mut found = false;
+        for d in self.devices.iter_mut().filter(|d| d.name == name) {
+            d.fault = fault;
+            found = true;
+        }
+        if found {
+            self.step(0.0);
+        }
+        found
+    }
+
+    /// The peak grid current per phase since the last call, and starts a new one.
+    pub fn take_peak_grid(&mut self) -> PerPhase<f64> {
+        std::mem::replace(&mut self.peak_grid_a, PerPhase::ZERO)
     }
 
     /// The charger named `name`, for tests and the demo (unplug a car, kill a charger).

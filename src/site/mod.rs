@@ -66,8 +66,9 @@ impl SiteRuntime {
         registry: &Registry,
         channels: SiteChannels,
     ) -> Result<SiteRuntime, StartError> {
-        let model =
-            SiteModel::from_config(&config).map_err(|e| StartError::Model(e.to_string()))?;
+        let model = SiteModel::from_config(&config)
+            .map(|m| m.with_failsafes(&config, registry))
+            .map_err(|e| StartError::Model(e.to_string()))?;
         let mut buses: HashMap<&str, BusHandle> = HashMap::new();
         for b in &config.buses {
             buses.insert(
