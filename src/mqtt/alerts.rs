@@ -157,18 +157,33 @@ impl AlertTracker {
             now_true.insert(
                 "fallback".into(),
                 (
-                    "a meter is stale: chargers under it run at the fallback current".into(),
+                    "a meter is stale or implausible: chargers under it run at the fallback current".into(),
                     None,
                     0,
                 ),
             );
         }
         if let Some(u) = &view.uplink {
-            if u.state != "connected" {
+            // "none": no CSMS is configured (the part is there for the storage only).
+            if u.state != "connected" && u.state != "none" {
                 let delay = (self.settings.csms_unreachable_after_s * 1000.0) as i64;
                 now_true.insert(
                     "csms_unreachable".into(),
                     (format!("the CSMS link is {}", u.state), None, delay),
+                );
+            }
+            if let Some(st) = u.storage.as_ref().filter(|st| !st.available) {
+                let fault = st.fault.as_deref().unwrap_or("it cannot be written");
+                now_true.insert(
+                    "storage_unavailable".into(),
+                    (
+                        format!(
+                            "the database is unavailable ({fault}): {} transaction events kept in memory, new sessions: {}",
+                            st.unjournaled_events, st.on_failure
+                        ),
+                        None,
+                        0,
+                    ),
                 );
             }
             if u.queued_messages > self.settings.backlog_threshold {
@@ -373,6 +388,42 @@ mod tests {
         let ev = t.update(&view(3000), None);
         assert_eq!(ev.len(), 2);
         assert!(ev.iter().all(|e| e.state == AlertState::Cleared));
+    }
+
+    #[test]
+    fn an_unavailable_database_raises_one_alert_and_no_csms_alert_without_a_csms() {
+        use crate::view::StorageView;
+        let mut t = AlertTracker::new(AlertSettings {
+            csms_unreachable_after_s: 0.0,
+            ..AlertSettings::default()
+        });
+        let broken = |at_ms, available| {
+            let mut v = view(at_ms);
+            v.uplink = Some(UplinkView {
+                state: "none".into(),
+                storage: Some(StorageView {
+                    available,
+                    fault: Some("disk full".into()),
+                    since_ms: 0,
+                    unjournaled_events: 2,
+                    on_failure: "pause_new_sessions".into(),
+                }),
+                ..UplinkView::default()
+            });
+            v
+        };
+        let ev = t.update(&broken(0, false), None);
+        assert_eq!(ev.len(), 1, "{ev:?}");
+        assert_eq!(ev[0].id, "storage_unavailable");
+        assert_eq!(ev[0].state, AlertState::Raised);
+        assert!(ev[0].message.contains("disk full"), "{}", ev[0].message);
+        assert!(
+            t.update(&broken(1000, false), None).is_empty(),
+            "raised once"
+        );
+        let ev = t.update(&broken(2000, true), None);
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].state, AlertState::Cleared);
     }
 
     #[test]
