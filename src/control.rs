@@ -11,7 +11,7 @@ use crate::device::{DeviceHandle, DeviceState};
 use crate::driver::{IecState, Implausible};
 pub use crate::limits::ExternalLimits;
 use crate::phase::{PerPhase, Phase};
-use crate::view::{ChargerView, MeterView, SiteView};
+use crate::view::{ChargerView, MeterView, SiteView, TaskFailure};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -316,6 +316,7 @@ fn build_view(
             current_a: obs.current_a,
             stale: s.age(now).is_none_or(|a| a > stale),
             invalid: obs.invalid,
+            task_failure: TaskFailure::of(s),
         })
         .collect();
     let grid_current_a = config.site.grid_meter.as_ref().and_then(|g| {
@@ -355,6 +356,7 @@ fn build_view(
                 session_energy_wh: ch.and_then(|c| c.session_energy_wh).unwrap_or(0.0),
                 reason: sp.reason.to_string(),
                 implausible: snapshot.chargers.get(i).and_then(|o| o.implausible),
+                task_failure: TaskFailure::of(s),
             }
         })
         .collect();

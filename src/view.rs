@@ -61,6 +61,34 @@ pub struct ChargerView {
     /// Why its own current reading is not trusted, while it is not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub implausible: Option<Implausible>,
+    /// Its device task failed and is being restarted (the charger counts as lost meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_failure: Option<TaskFailure>,
+}
+
+/// A device task that panicked, while it is down or on probation after its restart.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct TaskFailure {
+    /// Panics in a row in this series.
+    pub panics: u32,
+    /// What the last panic said.
+    pub panic: String,
+    /// Restarts since the site started.
+    pub restarts: u32,
+}
+
+impl TaskFailure {
+    /// The failure a device state shows, if its task is not running normally.
+    pub fn of(state: &crate::device::DeviceState) -> Option<TaskFailure> {
+        match &state.task {
+            crate::device::TaskStatus::Running => None,
+            crate::device::TaskStatus::Down { panics, panic, .. } => Some(TaskFailure {
+                panics: *panics,
+                panic: panic.clone(),
+                restarts: state.restarts,
+            }),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -72,6 +100,9 @@ pub struct MeterView {
     /// Why the last reading is not trusted, while it is not (the meter then counts as stale).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub invalid: Option<Implausible>,
+    /// Its device task failed and is being restarted (the meter goes stale meanwhile).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task_failure: Option<TaskFailure>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]

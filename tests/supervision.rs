@@ -240,6 +240,22 @@ async fn the_heartbeat_stops_while_a_charger_task_stays_down_and_the_loop_goes_o
         "the view shows the charger as unreachable"
     );
     assert!(v.chargers[1].reachable || v.chargers[2].reachable);
+    let failure = v.chargers[0]
+        .task_failure
+        .as_ref()
+        .expect("the view names the failed task");
+    assert!(
+        failure.panics >= 1 && !failure.panic.is_empty(),
+        "{failure:?}"
+    );
+    assert!(v.chargers[1].task_failure.is_none());
+    // ...and the alert task raises it, naming the device.
+    let mut alerts = hubgate::mqtt::alerts::AlertTracker::new(Default::default());
+    let raised = alerts.update(&v, None);
+    assert!(
+        raised.iter().any(|e| e.id == "device_task_failed/c1"),
+        "{raised:?}"
+    );
 
     stop_tx.send(true).unwrap();
     let devices = timeout(Duration::from_secs(5), looping)

@@ -90,6 +90,26 @@ impl AlertTracker {
         let now = view.at_ms;
         // Conditions true in this view: id -> (message, excess, delay before raising in ms).
         let mut now_true: BTreeMap<String, (String, Option<f64>, i64)> = BTreeMap::new();
+        let task_failures = view
+            .chargers
+            .iter()
+            .map(|c| (&c.name, &c.task_failure))
+            .chain(view.meters.iter().map(|m| (&m.name, &m.task_failure)));
+        for (name, failure) in task_failures {
+            if let Some(f) = failure {
+                now_true.insert(
+                    format!("device_task_failed/{name}"),
+                    (
+                        format!(
+                            "the task driving {name} failed ({} in a row, {} restarts): {}",
+                            f.panics, f.restarts, f.panic
+                        ),
+                        None,
+                        0,
+                    ),
+                );
+            }
+        }
         for c in &view.chargers {
             if !c.reachable {
                 now_true.insert(
@@ -424,6 +444,29 @@ mod tests {
         let ev = t.update(&broken(2000, true), None);
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].state, AlertState::Cleared);
+    }
+
+    #[test]
+    fn a_failed_device_task_raises_one_alert_naming_it() {
+        use crate::view::TaskFailure;
+        let mut t = AlertTracker::new(AlertSettings::default());
+        let mut v = view(0);
+        v.meters[0].task_failure = Some(TaskFailure {
+            panics: 2,
+            panic: "boom".into(),
+            restarts: 2,
+        });
+        let ev = t.update(&v, None);
+        let ids: Vec<_> = ev.iter().map(|e| e.id.as_str()).collect();
+        assert!(ids.contains(&"device_task_failed/grid"), "{ids:?}");
+        assert!(ev.iter().any(|e| e.message.contains("boom")));
+        v.at_ms = 1000;
+        v.meters[0].task_failure = None;
+        let ev = t.update(&v, None);
+        assert!(
+            ev.iter()
+                .any(|e| e.id == "device_task_failed/grid" && e.state == AlertState::Cleared)
+        );
     }
 
     #[test]
