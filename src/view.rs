@@ -284,6 +284,7 @@ mod tests {
                 current_a: None,
                 stale: true,
                 invalid: None,
+                ..MeterView::default()
             }],
             ..Default::default()
         };

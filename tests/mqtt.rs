@@ -79,6 +79,7 @@ fn view(cycle: u64, reachable: bool) -> SiteView {
             current_a: Some(PerPhase([20.0, 21.0, 22.0])),
             stale: false,
             invalid: None,
+            ..MeterView::default()
         }],
         ..SiteView::default()
     }
