@@ -117,11 +117,24 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     let mut retry =
         tokio::time::interval_at(tokio::time::Instant::now() + SESSIONS_RETRY, SESSIONS_RETRY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A sessions task that ends by itself (a panic) is noticed within a second.
+    let mut watch_sessions = tokio::time::interval(SESSIONS_WATCH);
+    watch_sessions.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut sessions_died = false;
 
     loop {
         let request = tokio::select! {
             r = signals.next() => r,
-            _ = retry.tick(), if sessions.is_none() && held_chargers(&current).is_some() => {
+            _ = watch_sessions.tick(), if sessions.as_ref().is_some_and(Sessions::ended) => {
+                if let Some(s) = sessions.take() {
+                    s.stop().await; // logs how it failed
+                }
+                sessions_died = true;
+                hold_chargers(&current, &shared, "the sessions task failed");
+                continue;
+            }
+            _ = retry.tick(), if sessions.is_none()
+                && (sessions_died || held_chargers(&current).is_some()) => {
                 sessions = start_sessions(&current, &runtime, &shared);
                 if sessions.is_some() {
                     info!("sessions started: the chargers follow their sessions again");
@@ -212,6 +225,9 @@ pub fn open_store(path: &Path) -> Result<WriterHandle, StoreError> {
     StoreWriter::spawn(Store::open(path)?)
 }
 
+/// How often the daemon looks whether the sessions task still runs.
+const SESSIONS_WATCH: Duration = Duration::from_secs(1);
+
 /// How often sessions that failed to start are tried again.
 const SESSIONS_RETRY: Duration = Duration::from_secs(10);
 
@@ -244,27 +260,36 @@ fn start_sessions(
     match Sessions::start(cfg) {
         Ok(s) => Some(s),
         Err(e) => {
-            match held_chargers(config) {
-                Some(paused) => {
-                    let n = paused.len();
-                    shared.limits_tx.send_modify(|l| {
-                        l.ocpp = SourceLimits {
-                            paused,
-                            ..SourceLimits::default()
-                        }
-                    });
-                    error!(
-                        error = %e,
-                        paused = n,
-                        retry_s = SESSIONS_RETRY.as_secs(),
-                        "sessions not started: every charger is paused until they start \
-                         (no charging without authorization and a recorded transaction)"
-                    );
-                }
-                None => error!(error = %e, "sessions not started: no transactions are recorded"),
-            }
+            hold_chargers(config, shared, &format!("sessions not started: {e}"));
             None
         }
+    }
+}
+
+/// The sessions are not running (`why`): when charging needs them, every charger is paused
+/// until they run again (fail closed: no charging without authorization and a recorded
+/// transaction); otherwise the site charges on, unrecorded.
+fn hold_chargers(config: &SiteConfig, shared: &Shared, why: &str) {
+    match held_chargers(config) {
+        Some(paused) => {
+            let n = paused.len();
+            shared.limits_tx.send_modify(|l| {
+                l.ocpp = SourceLimits {
+                    paused,
+                    ..SourceLimits::default()
+                }
+            });
+            error!(
+                paused = n,
+                retry_s = SESSIONS_RETRY.as_secs(),
+                "{why}: every charger is paused until the sessions run \
+                 (no charging without authorization and a recorded transaction)"
+            );
+        }
+        None => error!(
+            retry_s = SESSIONS_RETRY.as_secs(),
+            "{why}: no transactions are recorded until the sessions run"
+        ),
     }
 }
 

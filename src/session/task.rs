@@ -79,6 +79,11 @@ impl Sessions {
         Ok(Sessions { reader, stop, task })
     }
 
+    /// The task ended by itself (it panicked): the daemon pauses what needs it and restarts it.
+    pub fn ended(&self) -> bool {
+        self.task.is_finished()
+    }
+
     /// Stop following the chargers and close the uplink. Running transactions stay open in the
     /// journal: the next start resumes or closes them.
     pub async fn stop(self) {
