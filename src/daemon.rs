@@ -125,12 +125,14 @@ pub async fn run(path: PathBuf) -> Result<(), DaemonError> {
     loop {
         let request = tokio::select! {
             r = signals.next() => r,
-            _ = watch_sessions.tick(), if sessions.as_ref().is_some_and(Sessions::ended) => {
-                if let Some(s) = sessions.take() {
-                    s.stop().await; // logs how it failed
+            _ = watch_sessions.tick() => {
+                if sessions.as_ref().is_some_and(Sessions::ended) {
+                    if let Some(s) = sessions.take() {
+                        s.stop().await; // logs how it failed
+                    }
+                    sessions_died = true;
+                    hold_chargers(&current, &shared, "the sessions task failed");
                 }
-                sessions_died = true;
-                hold_chargers(&current, &shared, "the sessions task failed");
                 continue;
             }
             _ = retry.tick(), if sessions.is_none()

@@ -330,7 +330,10 @@ async fn run(
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            _ = tick.tick() => hub.cycle().await,
+            _ = tick.tick() => {
+                injected_fault();
+                hub.cycle().await
+            }
             Some((connector, tag)) = reader.recv() => hub.presented(connector, &tag).await,
             cmd = next_command(&mut hub.link) => match cmd {
                 Some(c) => hub.command(c).await,
@@ -349,6 +352,23 @@ async fn run(
         l.stop().await;
     }
 }
+
+/// Fault injection for the daemon's supervision tests, in debug builds only: the task panics
+/// while the file that `HUBGATE_FAULT_SESSIONS_PANIC` names exists.
+#[cfg(debug_assertions)]
+fn injected_fault() {
+    if let Some(path) = std::env::var_os("HUBGATE_FAULT_SESSIONS_PANIC")
+        && std::path::Path::new(&path).exists()
+    {
+        panic!(
+            "injected fault: {} exists",
+            std::path::Path::new(&path).display()
+        );
+    }
+}
+
+#[cfg(not(debug_assertions))]
+fn injected_fault() {}
 
 /// Wait (bounded) until every charger was polled once, so recovery sees what they do.
 pub(super) async fn first_polls(slots: &[Slot], limit: Duration) {
