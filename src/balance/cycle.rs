@@ -315,6 +315,7 @@ pub fn plan_cycle(
                     upper_a: upper,
                     priority: ch.priority,
                     rank: 0,
+                    waiting: state.waiting_since[i].is_some(),
                 });
                 continue;
             }

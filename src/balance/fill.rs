@@ -20,6 +20,9 @@ pub struct Ask {
     pub priority: i32,
     /// Lower is admitted first when minimums do not all fit.
     pub rank: u64,
+    /// It has been waiting for its turn: if its minimum does not fit (but would with nobody else
+    /// of its priority charging), it reserves it ahead of those ranked after it.
+    pub waiting: bool,
 }
 
 /// What stopped a charger's allocation.
@@ -108,23 +111,22 @@ fn fill_level(
     asks: &[&Ask],
     grants: &mut Vec<Grant>,
 ) {
-    // Admission at the minimum, in rank order. A charger whose minimum does not fit now, but
-    // would on an empty circuit, holds its place in the queue: nobody ranked after it is admitted
-    // onto the circuit phase that stopped it, so current freed by turns that end reaches it rather
-    // than smaller chargers behind it (no starvation of large minimums).
+    // Admission at the minimum, in rank order. A waiting charger whose minimum does not fit now,
+    // but would on an empty circuit, holds its place in the queue: it reserves its minimum on
+    // every circuit phase it is on, so nobody ranked after it is admitted onto a phase that
+    // stopped it, nor into the room it needs on its other phases. Current freed by turns that end
+    // then reaches it rather than the chargers behind it, also when it needs several phases that
+    // different turns free at different times (no starvation of large minimums, nor of
+    // three-phase chargers among one-phase ones). The reservations only hold back admissions: the
+    // chargers admitted are raised into all of the room.
     let initial: Vec<PerPhase<f64>> = slack.to_vec();
-    let mut queued: Vec<(usize, Phase)> = Vec::new();
+    let mut unreserved: Vec<PerPhase<f64>> = slack.to_vec();
     let mut admitted: Vec<&Ask> = Vec::with_capacity(asks.len());
     for a in asks {
-        let c = &model.chargers[a.charger];
-        let held = queued
-            .iter()
-            .find(|(circuit, ph)| c.per_phase[*ph] > 0.0 && c.path.contains(circuit))
-            .copied();
-        match held.or_else(|| blocking(model, slack, a.charger, a.min_a)) {
+        match blocking(model, &unreserved, a.charger, a.min_a) {
             Some((circuit, ph)) => {
-                if held.is_none() && blocking(model, &initial, a.charger, a.min_a).is_none() {
-                    queued.push((circuit, ph));
+                if a.waiting && blocking(model, &initial, a.charger, a.min_a).is_none() {
+                    take(model, &mut unreserved, a.charger, a.min_a);
                 }
                 grants.push(Grant {
                     charger: a.charger,
@@ -134,6 +136,7 @@ fn fill_level(
             }
             None => {
                 take(model, slack, a.charger, a.min_a);
+                take(model, &mut unreserved, a.charger, a.min_a);
                 admitted.push(a);
             }
         }

@@ -973,3 +973,58 @@ fn large_minimums_on_a_metered_subcircuit_all_get_a_turn() {
     }
     assert_eq!(charged, [true; 9]);
 }
+
+#[test]
+/// A case the starvation property once found: a three-phase charger on a sub-circuit where
+/// one-phase chargers with large minimums on L1 and on L3 take turns. It needs L1 and L3 free at
+/// once, so it holds its place until the turns on both have ended, and every car charges.
+fn a_three_phase_charger_among_one_phase_turns_on_two_phases_gets_its_turn() {
+    let (l1, l3) = (|| vec![Phase::L1], || vec![Phase::L3]);
+    let c2 = [14.901578034999783; 3];
+    let mut m = site(
+        &[
+            (0, [60.0; 3], true),
+            (0, [56.814606116603755; 3], false),
+            (0, c2, false),
+            (2, c2, false),
+        ],
+        &[
+            (0, l1(), 6.0, 10.0, 0),
+            (2, l3(), 7.037813951560126, 10.0, 0),
+            (2, l1(), 6.79358894120193, 10.0, 0),
+            (2, l1(), 9.511627625039752, 10.0, 0),
+            (2, l3(), 9.32010214567112, 10.0, 0),
+            (2, l3(), 6.521386430742987, 10.0, 0),
+            (2, three(), 7.426362024033121, 10.0, 0),
+        ],
+    );
+    m.settings.rotation_period_s = 30.0;
+    let snap = Snapshot {
+        meters: vec![fresh([0.0; 3])],
+        chargers: connected(7),
+        site_cap: None,
+    };
+    let mut st = state(&m);
+    let mut charged = [0u32; 7];
+    for t in 0..480 {
+        let p = plan_cycle(&m, &snap, &mut st, f64::from(t));
+        // c2 has 13.9 A per phase: the three-phase charger only charges alone there.
+        let on: Vec<usize> = (1..7).filter(|&i| p.setpoints[i].amps > 0.0).collect();
+        assert!(!on.contains(&6) || on == [6], "t={t}: {on:?} on c2");
+        for ph in Phase::ALL {
+            let load: f64 = (1..7)
+                .map(|i| m.chargers[i].per_phase[ph] * p.setpoints[i].amps)
+                .sum();
+            assert!(
+                load <= 13.901578034999783 + 1e-9,
+                "t={t}: c2 {ph:?} {load} A"
+            );
+        }
+        for (i, sp) in p.setpoints.iter().enumerate() {
+            if sp.amps > 0.0 {
+                charged[i] += 1;
+            }
+        }
+    }
+    assert!(charged.iter().all(|&c| c >= 30), "{charged:?}");
+}
