@@ -16,6 +16,8 @@ pub mod driver;
 pub mod limits;
 pub mod modbus;
 pub mod mqtt;
+#[cfg(test)]
+mod numeric_keys;
 pub mod ocpp;
 pub mod phase;
 pub mod recorder;

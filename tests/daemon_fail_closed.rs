@@ -39,6 +39,25 @@ async fn log_contains(log: &Path, needle: &str, within: Duration) -> String {
     }
 }
 
+/// SIGTERM, then a clean exit within a bounded wait.
+async fn stop_cleanly(child: &mut std::process::Child) {
+    let ok = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    let end = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < end, "the daemon did not stop");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreadable_credentials_file_pauses_every_charger_until_the_sessions_start() {
     let sim = simulate(SMALL_SITE, [5.0, 5.0, 5.0]).await;
@@ -103,21 +122,7 @@ async fn an_unreadable_credentials_file_pauses_every_charger_until_the_sessions_
     csms.recv_call("BootNotification").await;
     log_contains(&log, "sessions started", Duration::from_secs(10)).await;
 
-    let ok = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let end = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < end, "the daemon did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut child).await;
     csms.quit().await;
     drop(sim);
 }
@@ -201,20 +206,6 @@ async fn a_sessions_task_that_dies_pauses_the_chargers_and_is_restarted() {
     })
     .await;
 
-    let ok = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .unwrap();
-    assert!(ok.success());
-    let end = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(Instant::now() < end, "the daemon did not stop");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(status.success(), "{status}");
+    stop_cleanly(&mut child).await;
     drop(sim);
 }

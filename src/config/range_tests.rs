@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{DeviceKind, DriverCatalog, EnvSource, load_str};
+use crate::numeric_keys::{numeric_leaves, shape};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -115,65 +116,11 @@ fn full() -> SiteConfig {
     }
 }
 
-/// `chargers[3].limit_a[1]` -> `chargers[].limit_a` (a per-phase list is one key when its
-/// phases agree).
-fn shape(key: &str) -> String {
-    let s = indices_out(key);
-    s.strip_suffix("[]").map(str::to_string).unwrap_or(s)
-}
-
-fn indices_out(key: &str) -> String {
-    let mut out = String::new();
-    let mut skip = false;
-    for ch in key.chars() {
-        match ch {
-            '[' => {
-                skip = true;
-                out.push('[');
-            }
-            ']' => {
-                skip = false;
-                out.push(']');
-            }
-            _ if skip => {}
-            _ => out.push(ch),
-        }
-    }
-    out
-}
-
-fn numeric_leaves(v: &serde_json::Value, path: &str, out: &mut BTreeSet<String>) {
-    let join = |k: &str| {
-        if path.is_empty() {
-            k.to_string()
-        } else {
-            format!("{path}.{k}")
-        }
-    };
-    match v {
-        serde_json::Value::Number(_) => {
-            out.insert(shape(path));
-        }
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                numeric_leaves(v, &join(k), out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                numeric_leaves(v, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn every_numeric_field_of_the_schema_has_a_range() {
     let cfg = full();
     let json = serde_json::to_value(&cfg).expect("a config serializes");
-    let mut in_schema = BTreeSet::new();
-    numeric_leaves(&json, "", &mut in_schema);
+    let in_schema = numeric_leaves(&json);
     let listed: BTreeSet<String> = site_numbers(&cfg).iter().map(|n| shape(&n.key)).collect();
     let missing: Vec<_> = in_schema.difference(&listed).collect();
     assert!(missing.is_empty(), "numbers without a range: {missing:?}");

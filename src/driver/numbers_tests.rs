@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::driver::parse;
+use crate::numeric_keys::{numeric_leaves, shape};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -103,51 +104,6 @@ fn full() -> DriverFile {
     toml::from_str(FULL).expect("the fixture parses")
 }
 
-/// `charger.states[1].raw` -> `charger.states[].raw`.
-fn shape(key: &str) -> String {
-    let mut out = String::new();
-    let mut skip = false;
-    for ch in key.chars() {
-        match ch {
-            '[' => {
-                skip = true;
-                out.push('[');
-            }
-            ']' => {
-                skip = false;
-                out.push(']');
-            }
-            _ if skip => {}
-            _ => out.push(ch),
-        }
-    }
-    out
-}
-
-fn numeric_leaves(v: &serde_json::Value, path: &str, out: &mut BTreeSet<String>) {
-    match v {
-        serde_json::Value::Number(_) => {
-            out.insert(shape(path));
-        }
-        serde_json::Value::Object(m) => {
-            for (k, v) in m {
-                let p = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                numeric_leaves(v, &p, out);
-            }
-        }
-        serde_json::Value::Array(a) => {
-            for (i, v) in a.iter().enumerate() {
-                numeric_leaves(v, &format!("{path}[{i}]"), out);
-            }
-        }
-        _ => {}
-    }
-}
-
 #[test]
 fn the_fixture_loads_and_every_numeric_field_has_a_range() {
     let f = full();
@@ -155,8 +111,7 @@ fn the_fixture_loads_and_every_numeric_field_has_a_range() {
         panic!("the fixture must load: {p:?}");
     }
     let json = serde_json::to_value(&f).expect("a driver file serializes");
-    let mut in_format = BTreeSet::new();
-    numeric_leaves(&json, "", &mut in_format);
+    let in_format = numeric_leaves(&json);
     let listed: BTreeSet<String> = driver_numbers(&f).iter().map(|n| shape(&n.key)).collect();
     let missing: Vec<_> = in_format.difference(&listed).collect();
     assert!(missing.is_empty(), "numbers without a range: {missing:?}");
