@@ -56,6 +56,30 @@ fn walk(v: &serde_json::Value, path: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+/// Asserts that `listed` (the shapes of the checked numbers) is exactly `in_format`.
+pub fn assert_covers(in_format: &BTreeSet<String>, listed: &BTreeSet<String>) {
+    let missing: Vec<_> = in_format.difference(listed).collect();
+    assert!(missing.is_empty(), "numbers without a range: {missing:?}");
+    let stray: Vec<_> = listed.difference(in_format).collect();
+    assert!(stray.is_empty(), "ranges of no number: {stray:?}");
+}
+
+/// Sets the value at `key` (`a.b[1].c`) in a TOML document.
+pub fn set(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::Value) {
+    let mut item = doc.as_item_mut();
+    for seg in key.split('.') {
+        let (name, index) = match seg.split_once('[') {
+            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
+            None => (seg, None),
+        };
+        item = &mut item[name];
+        if let Some(i) = index {
+            item = &mut item[i];
+        }
+    }
+    *item = toml_edit::Item::Value(value);
+}
+
 #[test]
 fn shapes_drop_indices_and_a_trailing_array() {
     assert_eq!(shape("chargers[1].wiring[0]"), "chargers[].wiring");

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::config::{DeviceKind, DriverCatalog, EnvSource, load_str};
-use crate::numeric_keys::{numeric_leaves, shape};
+use crate::numeric_keys::{assert_covers, numeric_leaves, set, shape};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
@@ -122,10 +122,7 @@ fn every_numeric_field_of_the_schema_has_a_range() {
     let json = serde_json::to_value(&cfg).expect("a config serializes");
     let in_schema = numeric_leaves(&json);
     let listed: BTreeSet<String> = site_numbers(&cfg).iter().map(|n| shape(&n.key)).collect();
-    let missing: Vec<_> = in_schema.difference(&listed).collect();
-    assert!(missing.is_empty(), "numbers without a range: {missing:?}");
-    let stray: Vec<_> = listed.difference(&in_schema).collect();
-    assert!(stray.is_empty(), "ranges of no number: {stray:?}");
+    assert_covers(&in_schema, &listed);
     for n in site_numbers(&cfg) {
         assert!(
             n.range.contains(n.value),
@@ -134,22 +131,6 @@ fn every_numeric_field_of_the_schema_has_a_range() {
             n.value
         );
     }
-}
-
-/// Set the value at `key` (`a.b[1].c`) in a TOML document.
-fn set(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::Value) {
-    let mut item = doc.as_item_mut();
-    for seg in key.split('.') {
-        let (name, index) = match seg.split_once('[') {
-            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        item = &mut item[name];
-        if let Some(i) = index {
-            item = &mut item[i];
-        }
-    }
-    *item = toml_edit::Item::Value(value);
 }
 
 #[test]

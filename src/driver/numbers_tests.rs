@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::driver::parse;
-use crate::numeric_keys::{numeric_leaves, shape};
+use crate::numeric_keys::{assert_covers, numeric_leaves, set, shape};
 use std::collections::BTreeSet;
 use std::path::Path;
 
@@ -113,25 +113,7 @@ fn the_fixture_loads_and_every_numeric_field_has_a_range() {
     let json = serde_json::to_value(&f).expect("a driver file serializes");
     let in_format = numeric_leaves(&json);
     let listed: BTreeSet<String> = driver_numbers(&f).iter().map(|n| shape(&n.key)).collect();
-    let missing: Vec<_> = in_format.difference(&listed).collect();
-    assert!(missing.is_empty(), "numbers without a range: {missing:?}");
-    let stray: Vec<_> = listed.difference(&in_format).collect();
-    assert!(stray.is_empty(), "ranges of no number: {stray:?}");
-}
-
-fn set(doc: &mut toml_edit::DocumentMut, key: &str, value: toml_edit::Value) {
-    let mut item = doc.as_item_mut();
-    for seg in key.split('.') {
-        let (name, index) = match seg.split_once('[') {
-            Some((n, rest)) => (n, rest.trim_end_matches(']').parse::<usize>().ok()),
-            None => (seg, None),
-        };
-        item = &mut item[name];
-        if let Some(i) = index {
-            item = &mut item[i];
-        }
-    }
-    *item = toml_edit::Item::Value(value);
+    assert_covers(&in_format, &listed);
 }
 
 #[test]
