@@ -191,20 +191,7 @@ fn serve(
             Ok(None) => return Exit::Stop,
             Ok(Some(m)) => m,
         };
-        let mut jobs = Vec::new();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Job(job) => jobs.push(job),
-                Msg::Shutdown(reply) => {
-                    rx.close();
-                    closing.push(reply);
-                }
-            }
-            if jobs.len() < options.writer.max_batch.max(1) {
-                next = rx.try_recv().ok();
-            }
-        }
+        let jobs = super::writer::gather(first, rx, options.writer.max_batch, closing);
         if !jobs.is_empty()
             && let Some(f) = run_batch(conn, jobs, counters)
         {

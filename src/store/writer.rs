@@ -120,26 +120,37 @@ fn run(store: Store, mut rx: mpsc::Receiver<Msg>, max_batch: usize, counters: &C
     let conn = store.conn();
     let mut closing: Vec<oneshot::Sender<StoreResult<()>>> = Vec::new();
     while let Some(first) = rx.blocking_recv() {
-        let mut jobs = Vec::new();
-        let mut next = Some(first);
-        while let Some(msg) = next.take() {
-            match msg {
-                Msg::Job(job) => jobs.push(job),
-                Msg::Shutdown(reply) => {
-                    // Stop taking requests; the ones already queued are still run.
-                    rx.close();
-                    closing.push(reply);
-                }
-            }
-            if jobs.len() < max_batch {
-                next = rx.try_recv().ok();
-            }
-        }
+        let jobs = gather(first, &mut rx, max_batch, &mut closing);
         if !jobs.is_empty() {
             let _ = run_batch(conn, jobs, counters);
         }
     }
     finish(conn, closing);
+}
+
+/// `first` and what is already queued behind it, up to `max_batch` jobs. A shutdown request
+/// stops the queue from taking more (those already queued are still run) and waits in `closing`.
+pub(crate) fn gather(
+    first: Msg,
+    rx: &mut mpsc::Receiver<Msg>,
+    max_batch: usize,
+    closing: &mut Vec<oneshot::Sender<StoreResult<()>>>,
+) -> Vec<Job> {
+    let mut jobs = Vec::new();
+    let mut next = Some(first);
+    while let Some(msg) = next.take() {
+        match msg {
+            Msg::Job(job) => jobs.push(job),
+            Msg::Shutdown(reply) => {
+                rx.close();
+                closing.push(reply);
+            }
+        }
+        if jobs.len() < max_batch.max(1) {
+            next = rx.try_recv().ok();
+        }
+    }
+    jobs
 }
 
 /// The final checkpoint, then the answers to those waiting for the writer to stop.
